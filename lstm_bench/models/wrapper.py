@@ -1,0 +1,33 @@
+"""The one wrapper every recurrence shares: encode the input, run the recurrence, read out.
+
+Only the recurrence differs between models, so a comparison of models is a comparison of
+recurrences. A recurrence is an nn.Module with
+    hidden_size                      int
+    forward(x, state=None)           x (B, T, E) -> out (B, T, H), final state
+    step(x_t, state)                 the per-step twin with the same weights:
+                                     x_t (B, E) -> new state, dict of gate values (maybe empty)
+    init_state(B, device, dtype)     the zero state
+where a state is a tuple of (B, H) tensors whose first element is h (an LSTM's is (h, c)).
+"""
+import torch
+import torch.nn as nn
+
+
+class SeqModel(nn.Module):
+    def __init__(self, recurrence: nn.Module, task, embed_size: int):
+        super().__init__()
+        # symbols get an embedding, real values a linear map: the recurrence sees (B, T, E) either way
+        if task.vocab_size is not None:
+            self.encoder = nn.Embedding(task.vocab_size, embed_size)
+        else:
+            self.encoder = nn.Linear(task.n_features, embed_size)
+        self.recurrence = recurrence
+        self.readout = nn.Linear(recurrence.hidden_size, task.n_out)
+        self.read_last = task.readout == "last"
+
+    def forward(self, x: torch.Tensor, state=None):
+        e = self.encoder(x)  # (B, T, E)
+        hs, state = self.recurrence(e, state)  # (B, T, H)
+        if self.read_last:
+            hs = hs[:, -1]  # (B, H)
+        return self.readout(hs), state  # (B, T, n_out) or (B, n_out)

@@ -1,0 +1,114 @@
+"""The records of a run, the source of truth (W&B only mirrors them).
+
+In the run directory:
+    metrics.jsonl      one line per evaluation, appended and flushed as it happens
+    diagnostics.jsonl  one line per diagnostics probe
+    result.json        the outcome, written atomically once the run ends
+    meta.json          provenance: git commit, package versions, device, seed, times
+Only this module writes result files, and every whole-file write is atomic (a temporary
+file in the same directory, then os.replace), so a reader never sees half a file.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGES = ("torch", "triton", "hydra-core", "omegaconf", "wandb", "numpy")
+
+
+def _clean(obj):
+    """JSON has no NaN or Inf: write them as null rather than produce an unreadable file."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def write_json(path: Path, obj) -> None:
+    """Write `obj` as JSON to `path` atomically."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(_clean(obj), f, indent=2, sort_keys=True, allow_nan=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def git_state(repo: Path = REPO) -> dict:
+    """The commit of the code that ran, and whether the tree had uncommitted changes."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=10)
+
+    try:
+        head = git("rev-parse", "HEAD")
+        if head.returncode != 0:
+            return {"commit": None, "dirty": None}
+        dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip() != ""
+        return {"commit": head.stdout.strip(), "dirty": dirty}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+class RunRecords:
+    """The files of one run directory."""
+
+    def __init__(self, run_dir: Path):
+        self.dir = Path(run_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def start(self) -> None:
+        """A run starting again in the same directory begins its logs afresh."""
+        for name in ("metrics.jsonl", "diagnostics.jsonl", "result.json"):
+            (self.dir / name).unlink(missing_ok=True)
+
+    def _append(self, name: str, row: dict) -> None:
+        with open(self.dir / name, "a") as f:
+            f.write(json.dumps(_clean(row), sort_keys=True, allow_nan=False) + "\n")
+
+    def metric(self, row: dict) -> None:
+        self._append("metrics.jsonl", row)
+
+    def diagnostic(self, row: dict) -> None:
+        self._append("diagnostics.jsonl", row)
+
+    def meta(self, meta: dict) -> None:
+        write_json(self.dir / "meta.json", meta)
+
+    def result(self, result: dict) -> None:
+        write_json(self.dir / "result.json", result)

@@ -1,0 +1,129 @@
+"""The training loop: step, clip, evaluate, stop when solved or diverged.
+
+It never branches on a model's or a task's name: the task says how to batch and score,
+the model how to recur. Records on disk are the source of truth; the logger mirrors them.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from lstm_bench.config import resolve_device, validate
+from lstm_bench.models import SeqModel
+from lstm_bench.records import RunRecords, git_state, versions
+from tasks import TEST
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def build(cfg: DictConfig, device: torch.device):
+    """Config -> (task, model). Hydra's `_target_` is the registry."""
+    task = hydra.utils.instantiate(cfg.task)
+    recurrence = hydra.utils.instantiate(cfg.model, input_size=cfg.embed_size)
+    return task, SeqModel(recurrence, task, cfg.embed_size).to(device)
+
+
+@torch.no_grad()
+def evaluate(model, task, batch) -> tuple[float, float]:
+    model.eval()
+    out, _ = model(batch.x)
+    model.train()
+    return task.loss(out, batch).item(), task.metric(out, batch)
+
+
+def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: bool = True) -> dict:
+    """One (task, model, seed) run. Returns the result, also written to run_dir/result.json."""
+    validate(cfg)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)  # the weights; batches have their own (seed, step) streams
+    task, model = build(cfg, device)
+    optimizer = hydra.utils.instantiate(cfg.train.optimizer)(model.parameters(), lr=cfg.train.lr)
+    test_batch = task.batch(cfg.train.eval_batch_size, cfg.seed, 0, device, split=TEST)
+
+    records = RunRecords(run_dir)
+    records.start()
+    config = OmegaConf.to_container(cfg, resolve=True)
+    meta = {"seed": cfg.seed, "device": str(device), "start_time": now(), "git": git_state(), "versions": versions(),
+            "torch_threads": torch.get_num_threads()}
+    records.meta(meta)
+    name = f"{task.name}-T{task.length}-{model.recurrence.name}-s{cfg.seed}"
+    logger = hydra.utils.instantiate(cfg.logger)
+    logger.start(run_dir, config, name, group)
+
+    t = cfg.train
+    status, error, steps_to_solve, step = "unsolved", None, None, 0
+    test_loss, test_metric = evaluate(model, task, test_batch)
+    loss_sum = norm_sum = 0.0
+    n_in_window = 0
+    train_time = 0.0
+    state = None  # carried across batches only by a stateful task (a stream that never resets)
+    t0 = time.perf_counter()
+    bar = tqdm(total=t.steps, disable=not interactive, file=sys.stderr, dynamic_ncols=True, leave=False)
+    try:
+        for step in range(1, t.steps + 1):
+            tic = time.perf_counter()
+            batch = task.batch(t.batch_size, cfg.seed, step, device)
+            out, state = model(batch.x, state)
+            state = tuple(s.detach() for s in state) if task.stateful else None  # truncated BPTT
+            loss = task.loss(out, batch)
+            if not torch.isfinite(loss):
+                status = "diverged"
+                break
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip if t.clip else math.inf)
+            optimizer.step()
+            train_time += time.perf_counter() - tic
+            loss_sum += loss.item()
+            norm_sum += grad_norm.item()
+            n_in_window += 1
+            bar.update(1)
+
+            if step % t.eval_every == 0 or step == t.steps:
+                test_loss, test_metric = evaluate(model, task, test_batch)
+                row = {"step": step, "train_loss": loss_sum / n_in_window, "grad_norm": norm_sum / n_in_window,
+                       "test_loss": test_loss, f"test_{task.metric_name}": test_metric}
+                records.metric(row)  # no timings here: the same seed gives the same file
+                logger.log({**row, "steps_per_s": step / train_time}, step=step)
+                bar.set_postfix(loss=f"{row['train_loss']:.4f}", **{task.metric_name: f"{test_metric:.4f}"})
+                loss_sum = norm_sum = 0.0
+                n_in_window = 0
+                if not (math.isfinite(test_loss) and math.isfinite(test_metric)):
+                    status = "diverged"
+                    break
+                if task.solved(test_metric):
+                    status, steps_to_solve = "solved", step
+                    break
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    except Exception as err:
+        status, error = "crashed", f"{type(err).__name__}: {err}".splitlines()[0]
+        raise
+    finally:
+        bar.close()
+        wall = time.perf_counter() - t0
+        result = {
+            "task": task.name, "model": model.recurrence.name, "length": task.length, "seed": cfg.seed,
+            "status": status, "error": error, "steps_to_solve": steps_to_solve, "steps": step,
+            "test_loss": test_loss, "test_metric": test_metric, "metric_name": task.metric_name,
+            "baseline_loss": task.baseline_loss, "loss_vs_baseline": test_loss / task.baseline_loss,
+            "wall_time_s": wall, "steps_per_s": step / train_time if train_time > 0 else None,
+            "config": config,
+        }
+        records.result(result)
+        records.meta({**meta, "end_time": now()})
+        logger.finish(result)
+    return result

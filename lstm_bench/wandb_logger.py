@@ -1,0 +1,86 @@
+"""The one place that knows W&B. It mirrors the local records; it is never the only copy.
+
+Every call is guarded: if W&B fails (no network in online mode, a broken install), the run
+goes on with a one-line warning and its local records are still written.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def _warn(what: str, err: Exception) -> None:
+    print(f"warning: W&B {what} failed, continuing with local records only: {type(err).__name__}: {err}".splitlines()[0],
+          file=sys.stderr)
+
+
+class NullLogger:
+    """`logger=none`."""
+
+    def start(self, run_dir: Path, config: dict, name: str, group: str | None) -> None: ...
+    def log(self, row: dict, step: int) -> None: ...
+    def log_media(self, media: dict, step: int) -> None: ...
+    def finish(self, result: dict) -> None: ...
+
+
+class WandbLogger(NullLogger):
+    """`logger=wandb`: one W&B run per job, files in the job's own directory."""
+
+    def __init__(self, mode: str = "offline", project: str = "lstm-bench", entity: str | None = None,
+                 group: str | None = None, tags: list | None = None):
+        self.mode, self.project, self.entity = mode, project, entity
+        self.group, self.tags = group, list(tags or [])
+        self.run = None
+
+    def start(self, run_dir, config, name, group):
+        try:
+            import wandb
+
+            settings = wandb.Settings(
+                silent=True,
+                console="off",  # the run's terminal output stays out of the record
+                disable_git=True,  # we record the commit ourselves; a remote URL may carry a token
+                save_code=False,
+                x_disable_stats=True,
+                x_save_requirements=False,
+            )
+            # reinit="finish_previous": joblib reuses worker processes, and a run left open
+            # would leak into the next job (wandb #2877)
+            self.run = wandb.init(
+                mode=self.mode, project=self.project, entity=self.entity, dir=str(run_dir), name=name,
+                group=self.group or group, tags=self.tags, config=config, reinit="finish_previous",
+                settings=settings,
+            )
+        except Exception as err:  # noqa: BLE001: W&B must never stop a run
+            _warn("init", err)
+            self.run = None
+
+    def log(self, row, step):
+        if self.run is not None:
+            try:
+                self.run.log(row, step=step)
+            except Exception as err:  # noqa: BLE001
+                _warn("log", err)
+                self.run = None
+
+    def log_media(self, media, step):
+        """`media` maps keys to callables that build W&B objects, so nothing wandb-specific
+        leaves this module: {"f_hist": lambda wandb: wandb.Histogram(values)}."""
+        if self.run is not None:
+            try:
+                import wandb
+
+                self.run.log({k: make(wandb) for k, make in media.items()}, step=step)
+            except Exception as err:  # noqa: BLE001
+                _warn("log", err)
+
+    def finish(self, result):
+        if self.run is None:
+            return
+        try:
+            self.run.summary.update({k: v for k, v in result.items() if k != "config"})
+            self.run.finish(exit_code=0)
+        except Exception as err:  # noqa: BLE001
+            _warn("finish", err)
+        finally:
+            self.run = None

@@ -1,0 +1,52 @@
+"""lstm-bench entry point: one run = one (task, model, seed).
+
+    python run.py                                   # adding T=100, lstm, W&B offline
+    python run.py model=rnn task=copy task.length=50
+    python run.py -m model=rnn,lstm seed=0,1,2      # a sweep (Hydra multirun)
+"""
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from lstm_bench.train import run
+from tasks import ConfigError
+
+
+def bad_input(err: BaseException) -> ConfigError | None:
+    """The ConfigError behind `err`, if any (hydra.utils.instantiate wraps what it calls)."""
+    while err is not None:
+        if isinstance(err, ConfigError):
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
+@hydra.main(version_base=None, config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> dict:
+    hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
+    run_dir = Path(hc.runtime.output_dir)
+    try:
+        result = run(cfg, run_dir, group=Path(hc.sweep.dir).name if multirun else None,
+                     interactive=not multirun and sys.stderr.isatty())
+    except Exception as err:
+        bad = bad_input(err)
+        if bad is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"error: {bad}", file=sys.stderr)
+        sys.exit(2)
+    how = f"solved at step {result['steps_to_solve']}" if result["status"] == "solved" else result["status"]
+    print(f"{result['task']} T={result['length']} {result['model']} seed={result['seed']}: {how} after "
+          f"{result['steps']} steps; test {result['metric_name']} {result['test_metric']:.4f}, test loss "
+          f"{result['test_loss']:.4f} (memoryless baseline {result['baseline_loss']:.4f}); "
+          f"{result['wall_time_s']:.1f} s -> {run_dir}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
