@@ -1,0 +1,432 @@
+"""Tests of the Triton LSTM kernels (kernels/lstm) against the float64 gate-by-gate reference.
+
+Without CUDA the kernels run in Triton's CPU interpreter (TRITON_INTERPRET=1, set below
+before triton is imported): milliseconds per launch, so shapes are tiny and odd. GPU-only
+cases (fp16/bf16, larger shapes, the grid-barrier persistent path, CUDA graphs) skip
+cleanly without a GPU.
+"""
+import os
+
+import torch
+
+if not torch.cuda.is_available():
+    # must happen before triton is imported: triton picks the interpreter at @triton.jit time
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import pytest  # noqa: E402
+
+from kernels import lstm_fused  # noqa: E402
+from kernels.lstm import fused as fused_mod  # noqa: E402
+from kernels.lstm.naive import lstm_naive  # noqa: E402
+from kernels.lstm.persistent import lstm_persistent, persistent_config  # noqa: E402
+
+HAS_CUDA = torch.cuda.is_available()
+INTERPRETED = fused_mod.INTERPRETED
+DEVICE = torch.device("cuda" if HAS_CUDA and not INTERPRETED else "cpu")
+needs_cuda = pytest.mark.skipif(not HAS_CUDA or INTERPRETED, reason="needs a CUDA GPU (real Triton kernels)")
+
+# Relative error ||actual - ref|| / ||ref|| allowed per dtype, ref in float64. fp32: fp32
+# rounding through a few dozen steps; fp16/bf16: GEMM operands and stored activations in
+# half precision (bf16 has 8 mantissa bits).
+REL_TOL = {torch.float64: 1e-10, torch.float32: 1e-5, torch.float16: 1e-2, torch.bfloat16: 5e-2}
+# elementwise bounds (assert_close) on top of the norm bound, per dtype: (rtol, atol), atol
+# relative to the largest |reference| element of the tensor (weight gradients sum T*B terms)
+ELEM_TOL = {torch.float64: (1e-8, 1e-10), torch.float32: (1e-4, 1e-5),
+            torch.float16: (5e-2, 2e-2), torch.bfloat16: (2e-1, 1e-1)}
+
+IMPLS = {"fused": lstm_fused, "persistent": lstm_persistent}
+NAMES = ("out", "h_T", "c_T", "dx", "dh0", "dc0", "dw_ih", "dw_hh", "db_ih", "db_hh")
+
+
+def make_inputs(B, T, I, H, dtype, device=DEVICE, seed=0, bias=True):
+    """Fresh random inputs, scaled like nn.LSTM's init (uniform +-1/sqrt(H))."""
+    g = torch.Generator().manual_seed(seed)
+
+    def r(*shape, scale=1.0):
+        return ((torch.rand(*shape, generator=g, dtype=torch.float64) * 2 - 1) * scale).to(device, dtype)
+
+    k = 1.0 / H ** 0.5
+    x = r(B, T, I)
+    w_ih, w_hh = r(4 * H, I, scale=k), r(4 * H, H, scale=k)
+    b_ih, b_hh = (r(4 * H, scale=k), r(4 * H, scale=k)) if bias else (None, None)
+    h0, c0 = r(B, H, scale=0.5), r(B, H, scale=0.5)
+    return x, (h0, c0), w_ih, w_hh, b_ih, b_hh
+
+
+def run_with_grads(fn, x, state, w_ih, w_hh, b_ih, b_hh, upstream=None, seed=1):
+    """Forward + backward with fixed upstream gradients for out, h_T and c_T.
+    Returns the 10 tensors named in NAMES (float64) and the upstream gradients used."""
+    leaves = [t.detach().clone().requires_grad_(True) if t is not None else None
+              for t in (x, *state, w_ih, w_hh, b_ih, b_hh)]
+    x, h0, c0, w_ih, w_hh, b_ih, b_hh = leaves
+    out, (h_T, c_T) = fn(x, (h0, c0), w_ih, w_hh, b_ih, b_hh)
+    if upstream is None:
+        g = torch.Generator().manual_seed(seed)
+        upstream = [torch.randn(t.shape, generator=g, dtype=torch.float64) for t in (out, h_T, c_T)]
+    ups = [u.to(out.device, out.dtype) for u in upstream]
+    torch.autograd.backward([out, h_T, c_T], ups)
+    grads = [t.grad if t is not None else None for t in leaves]
+    res = [out, h_T, c_T] + grads
+    return [None if t is None else t.detach().double().cpu() for t in res], upstream
+
+
+def assert_rel(actual, expected, dtype, what):
+    assert actual.shape == expected.shape, f"{what}: shape {tuple(actual.shape)} != {tuple(expected.shape)}"
+    assert torch.isfinite(actual).all(), f"{what}: non-finite values"
+    err = ((actual - expected).norm() / expected.norm().clamp_min(1e-30)).item()
+    assert err <= REL_TOL[dtype], f"{what}: relative error {err:.3e} > {REL_TOL[dtype]:.0e} ({dtype})"
+    rtol, atol = ELEM_TOL[dtype]
+    atol = atol * max(expected.abs().max().item(), 1e-30)
+    torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol, msg=lambda m: f"{what}: {m}")
+
+
+def check_against_reference(fn, B, T, I, H, dtype, device=DEVICE, bias=True, seed=0):
+    inputs = make_inputs(B, T, I, H, dtype, device, seed=seed, bias=bias)
+    got, upstream = run_with_grads(fn, *inputs)
+    # the reference sees the same (rounded) inputs, upcast to float64, on the CPU
+    ref_inputs = [t.double().cpu() if isinstance(t, torch.Tensor) else t for t in inputs]
+    ref_inputs[1] = tuple(s.double().cpu() for s in inputs[1])
+    want, _ = run_with_grads(lstm_naive, *ref_inputs, upstream=upstream)
+    for name, a, e in zip(NAMES, got, want):
+        if e is None:
+            assert a is None, f"{name}: expected no gradient"
+            continue
+        assert_rel(a, e, dtype, f"{fn.__name__} {name}")
+
+
+# ---------------------------------------------------------------------------------------
+# CPU (interpreter) and GPU: float64 / float32 against the reference
+
+SHAPES = [
+    pytest.param(3, 7, 5, 37, id="B3-T7-I5-H37"),
+    pytest.param(2, 1, 3, 16, id="B2-T1-I3-H16"),
+    pytest.param(17, 3, 1, 20, id="B17-T3-I1-H20"),  # two batch programs in the persistent kernel
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["fp64", "fp32"])
+@pytest.mark.parametrize("B,T,I,H", SHAPES)
+@pytest.mark.parametrize("impl", list(IMPLS), ids=list(IMPLS))
+def test_matches_reference(impl, B, T, I, H, dtype):
+    check_against_reference(IMPLS[impl], B, T, I, H, dtype)
+
+
+@pytest.mark.parametrize("impl", list(IMPLS), ids=list(IMPLS))
+def test_no_bias(impl):
+    check_against_reference(IMPLS[impl], 2, 4, 3, 19, torch.float64, bias=False)
+
+
+def test_reference_check_catches_a_wrong_kernel():
+    # the comparison above must be able to fail: a 1% change of one recurrent weight row
+    # (the forget gate of unit 0) must break it
+    def wrong(x, state, w_ih, w_hh, b_ih, b_hh):
+        w = w_hh.clone()
+        w[37] *= 1.01  # row H + 0: forget gate of unit 0 (H = 37)
+        return lstm_fused(x, state, w_ih, w, b_ih, b_hh)
+
+    with pytest.raises(AssertionError):
+        check_against_reference(wrong, 3, 7, 5, 37, torch.float64)
+
+
+@pytest.mark.parametrize("impl", list(IMPLS), ids=list(IMPLS))
+def test_matches_nn_lstm(impl):
+    B, T, I, H = 3, 6, 4, 21
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(I, H, batch_first=True).double().to(DEVICE)
+    x = torch.randn(B, T, I, dtype=torch.float64, device=DEVICE)
+    h0 = torch.randn(1, B, H, dtype=torch.float64, device=DEVICE)
+    c0 = torch.randn(1, B, H, dtype=torch.float64, device=DEVICE)
+    params = (lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
+    with torch.no_grad():
+        want, (wh, wc) = lstm(x, (h0, c0))
+        got, (gh, gc) = IMPLS[impl](x, (h0, c0), *params)
+        # nn.LSTM's (1, B, H) states in, (1, B, H) out
+        assert gh.shape == (1, B, H) and gc.shape == (1, B, H)
+        for name, a, e in (("out", got, want), ("h_T", gh, wh), ("c_T", gc, wc)):
+            assert_rel(a, e, torch.float64, name)
+        # no state: zeros, returned as (B, H)
+        want0, (wh0, _) = lstm(x)
+        got0, (gh0, _) = IMPLS[impl](x, None, *params)
+        assert gh0.shape == (B, H)
+        assert_rel(got0, want0, torch.float64, "out (zero state)")
+        assert_rel(gh0, wh0[0], torch.float64, "h_T (zero state)")
+
+
+def test_gradcheck_fused():
+    x, (h0, c0), w_ih, w_hh, b_ih, b_hh = make_inputs(2, 3, 2, 3, torch.float64)
+    args = [t.requires_grad_(True) for t in (x, h0, c0, w_ih, w_hh, b_ih, b_hh)]
+
+    def f(x, h0, c0, w_ih, w_hh, b_ih, b_hh):
+        out, (h, c) = lstm_fused(x, (h0, c0), w_ih, w_hh, b_ih, b_hh)
+        return out, h, c
+
+    assert torch.autograd.gradcheck(f, args, eps=1e-6, atol=1e-7, rtol=1e-5, fast_mode=True)
+
+
+def test_gradcheck_persistent():
+    x, (h0, c0), w_ih, w_hh, b_ih, b_hh = make_inputs(2, 3, 2, 3, torch.float64, seed=3)
+    args = [t.requires_grad_(True) for t in (x, h0, c0, w_ih, w_hh, b_ih, b_hh)]
+
+    def f(*a):
+        out, (h, c) = lstm_persistent(a[0], (a[1], a[2]), *a[3:])
+        return out, h, c
+
+    assert torch.autograd.gradcheck(f, args, eps=1e-6, atol=1e-7, rtol=1e-5, fast_mode=True)
+
+
+def test_non_contiguous_inputs():
+    B, T, I, H = 3, 5, 4, 18
+    x, (h0, c0), w_ih, w_hh, b_ih, b_hh = make_inputs(B, T, I, H, torch.float64)
+    xt = x.transpose(0, 1).contiguous().transpose(0, 1)  # (B, T, I) view with time-major strides
+    w_hh_nc = w_hh.t().contiguous().t()                   # (4H, H) column-major
+    h0_nc = h0.t().contiguous().t()
+    assert not xt.is_contiguous() and not w_hh_nc.is_contiguous() and not h0_nc.is_contiguous()
+    with torch.no_grad():
+        got, (gh, gc) = lstm_fused(xt, (h0_nc, c0), w_ih, w_hh_nc, b_ih, b_hh)
+        want, (wh, wc) = lstm_naive(x, (h0, c0), w_ih, w_hh, b_ih, b_hh)
+    assert_rel(got, want, torch.float64, "out")
+    assert_rel(gc, wc, torch.float64, "c_T")
+
+
+def test_step_launchers_match_cell():
+    # the two kernels on their own: one step forward, one step backward vs autograd of the cell
+    from kernels.lstm.naive import lstm_cell_naive
+    B, H = 5, 13
+    g = torch.Generator().manual_seed(4)
+    pre = torch.randn(B, 4 * H, generator=g, dtype=torch.float64)
+    c_prev = torch.randn(B, H, generator=g, dtype=torch.float64)
+    act = pre.clone().to(DEVICE)
+    h, c = fused_mod.lstm_fused_fwd(act, c_prev.to(DEVICE))
+    # the cell with identity weights on a one-hot "input" reproduces the pre-activations
+    eye = torch.eye(4 * H, dtype=torch.float64)
+    pre_l = pre.clone().requires_grad_(True)
+    c_l = c_prev.clone().requires_grad_(True)
+    hr, cr = lstm_cell_naive(pre_l, torch.zeros(B, H, dtype=torch.float64), c_l, eye,
+                             torch.zeros(4 * H, H, dtype=torch.float64))
+    assert_rel(h.cpu(), hr.detach(), torch.float64, "h_t")
+    assert_rel(c.cpu(), cr.detach(), torch.float64, "c_t")
+    i, f, gg, o = pre.chunk(4, 1)
+    want_act = torch.cat([i.sigmoid(), f.sigmoid(), gg.tanh(), o.sigmoid()], 1)
+    assert_rel(act.cpu(), want_act, torch.float64, "activations saved in place")
+
+    dh = torch.randn(B, H, generator=g, dtype=torch.float64)
+    dho = torch.randn(B, 2, H, generator=g, dtype=torch.float64)[:, 1]  # strided rows, like dout[:, t]
+    dc = torch.randn(B, H, generator=g, dtype=torch.float64)
+    dgates, dc_prev = fused_mod.lstm_fused_bwd(act, c_prev.to(DEVICE), c, dh.to(DEVICE),
+                                               dc.clone().to(DEVICE), dh_out=dho.to(DEVICE))
+    dpre, dcp = torch.autograd.grad([hr, cr], [pre_l, c_l], [dh + dho, dc])
+    assert_rel(dgates.cpu(), dpre, torch.float64, "dgates")
+    assert_rel(dc_prev.cpu(), dcp, torch.float64, "dc_{t-1}")
+
+
+def test_graph_bookkeeping_with_a_stand_in_graph(monkeypatch):
+    # The CUDA-graph path (static buffers copied in, results cloned out, one cached graph per
+    # shape) checked on any machine: a stand-in "graph" replays the captured Python loop.
+    class StandInGraph:
+        def __init__(self, body):
+            self.body = body
+
+        def replay(self):
+            self.body()
+
+    def capture(body):
+        body()  # the real _capture warms up with one eager run too
+        return StandInGraph(body)
+
+    monkeypatch.setattr(fused_mod, "_capture", capture)
+    monkeypatch.setattr(fused_mod, "_graphs_enabled", lambda device, use: True)
+    fused_mod.clear_graph_cache()
+    try:
+        for seed in (0, 1):  # the second call reuses the cached graphs with new inputs
+            check_against_reference(lstm_fused, 3, 5, 4, 11, torch.float64, seed=seed)
+        assert len(fused_mod._GRAPH_CACHE) == 2  # one forward, one backward graph
+        # two forwards before the first backward must not share the static buffers
+        a = make_inputs(3, 5, 4, 11, torch.float64, seed=7)
+        b = make_inputs(3, 5, 4, 11, torch.float64, seed=8)
+        w = [t.clone().requires_grad_(True) for t in a[2:]]
+        o1, _ = lstm_fused(a[0], a[1], *w)
+        lstm_fused(b[0], b[1], *w)
+        g1 = torch.autograd.grad(o1.sum(), w[1])[0]
+        w_ref = [t.clone().requires_grad_(True) for t in a[2:]]
+        g_ref = torch.autograd.grad(lstm_naive(a[0], a[1], *w_ref)[0].sum(), w_ref[1])[0]
+        assert_rel(g1.cpu(), g_ref.cpu(), torch.float64, "dw_hh after an interleaved forward")
+    finally:
+        fused_mod.clear_graph_cache()
+
+
+# ---------------------------------------------------------------------------------------
+# bad input
+
+def _good(B=2, T=3, I=4, H=5):
+    return list(make_inputs(B, T, I, H, torch.float64))
+
+
+@pytest.mark.parametrize("case,match", [
+    ("x_2d", "x must be batch-first"),
+    ("x_int", "x dtype"),
+    ("w_hh_shape", "w_hh must be"),
+    ("w_ih_shape", "w_ih must be"),
+    ("bias_shape", "b_ih must be"),
+    ("h0_shape", "h0 must be"),
+    ("state_mixed", "both be"),
+    ("state_not_pair", "pair"),
+    ("dtype_mismatch", "w_hh has dtype"),
+    ("device_mismatch", "w_ih is on"),
+])
+def test_bad_input(case, match):
+    x, (h0, c0), w_ih, w_hh, b_ih, b_hh = _good()
+    state = (h0, c0)
+    if case == "x_2d":
+        x = x[0]
+    elif case == "x_int":
+        x = x.long()
+    elif case == "w_hh_shape":
+        w_hh = w_hh[:, :4]
+    elif case == "w_ih_shape":
+        w_ih = w_ih[:, :3]
+    elif case == "bias_shape":
+        b_ih = b_ih[:-1]
+    elif case == "h0_shape":
+        state = (h0[:1], c0)
+    elif case == "state_mixed":
+        state = (h0.unsqueeze(0), c0)
+    elif case == "state_not_pair":
+        state = (h0,)
+    elif case == "dtype_mismatch":
+        w_hh = w_hh.float()
+    elif case == "device_mismatch":
+        w_ih = w_ih.to("meta")
+    with pytest.raises(ValueError, match=match):
+        lstm_fused(x, state, w_ih, w_hh, b_ih, b_hh)
+
+
+def test_cpu_tensors_without_interpreter_rejected(monkeypatch):
+    monkeypatch.setattr(fused_mod, "INTERPRETED", False)
+    x, state, w_ih, w_hh, b_ih, b_hh = make_inputs(2, 3, 4, 5, torch.float64, device="cpu")
+    with pytest.raises(ValueError, match="CUDA device"):
+        lstm_fused(x, state, w_ih, w_hh, b_ih, b_hh)
+
+
+@pytest.mark.skipif(not INTERPRETED, reason="interpreter-only guard")
+def test_persistent_barrier_refused_in_interpreter():
+    # a spin-wait across programs would hang the interpreter (it runs programs in turn)
+    with pytest.raises(ValueError, match="interpreter"):
+        persistent_config(4, 40, torch.float32, torch.device("cpu"), block_h=16)
+
+
+# ---------------------------------------------------------------------------------------
+# GPU only
+
+GPU_SHAPES = [
+    pytest.param(16, 64, 32, 256, id="B16-T64-I32-H256"),
+    pytest.param(5, 33, 7, 100, id="B5-T33-I7-H100"),
+    pytest.param(64, 20, 16, 128, id="B64-T20-I16-H128"),
+]
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=["fp32", "fp16", "bf16"])
+@pytest.mark.parametrize("B,T,I,H", GPU_SHAPES)
+@pytest.mark.parametrize("impl", list(IMPLS), ids=list(IMPLS))
+def test_gpu_matches_reference(impl, B, T, I, H, dtype):
+    check_against_reference(IMPLS[impl], B, T, I, H, dtype)
+
+
+@needs_cuda
+@pytest.mark.parametrize("H,block_h", [(37, 16), (384, None), (1000, None)], ids=["H37-bh16", "H384", "H1000"])
+def test_gpu_persistent_barrier_path(H, block_h):
+    B = 8
+    cfg = persistent_config(B, H, torch.float16, DEVICE, block_h=block_h)
+    assert cfg[3], "expected the grid-barrier path"
+    fn = lstm_persistent if block_h is None else (
+        lambda *a: lstm_persistent(*a, block_h=block_h))
+    fn.__name__ = "lstm_persistent"
+    for dtype in (torch.float16, torch.float32) if H <= 512 else (torch.float16,):
+        check_against_reference(fn, B, 17, 8, H, dtype, seed=H)
+
+
+@needs_cuda
+def test_gpu_cuda_graph_matches_eager_and_repeats():
+    B, T, I, H = 4, 9, 6, 48
+    for seed in (0, 1):  # a second call replays the cached graph with new inputs
+        inputs = make_inputs(B, T, I, H, torch.float32, seed=seed)
+        a, ups = run_with_grads(lambda *z: lstm_fused(*z, use_cuda_graph=True), *inputs)
+        b, _ = run_with_grads(lambda *z: lstm_fused(*z, use_cuda_graph=False), *inputs, upstream=ups)
+        for name, u, v in zip(NAMES, a, b):
+            assert_rel(u, v, torch.float32, f"graph vs eager {name}")
+    # two forwards before one backward must not share the graph's static buffers
+    x1 = make_inputs(B, T, I, H, torch.float32, seed=5)
+    x2 = make_inputs(B, T, I, H, torch.float32, seed=6)
+    w = [t.clone().requires_grad_(True) for t in x1[2:]]
+    o1, _ = lstm_fused(x1[0], x1[1], *w, use_cuda_graph=True)
+    o2, _ = lstm_fused(x2[0], x2[1], *w, use_cuda_graph=True)
+    g1 = torch.autograd.grad(o1.sum(), w[1])[0]
+    w_ref = [t.detach().double().cpu().requires_grad_(True) for t in x1[2:]]
+    r1, _ = lstm_naive(x1[0].double().cpu(), tuple(s.double().cpu() for s in x1[1]), *w_ref)
+    g1_ref = torch.autograd.grad(r1.sum(), w_ref[1])[0]
+    assert_rel(g1.double().cpu(), g1_ref, torch.float32, "dw_hh after an interleaved forward")
+    del o2
+
+
+# ---------------------------------------------------------------------------------------
+# harness integration: model=lstm_triton
+
+def _harness():
+    lstm_mod = pytest.importorskip("lstm_bench.models.lstm")
+    triton_mod = pytest.importorskip("lstm_bench.models.lstm_triton")
+    tasks = pytest.importorskip("tasks")
+    return lstm_mod.LSTM, triton_mod.LSTMTriton, tasks.ConfigError
+
+
+def test_lstm_triton_loads_nn_lstm_state_dict():
+    LSTM, LSTMTriton, _ = _harness()
+    I, H, B, T = 5, 24, 3, 6
+    torch.manual_seed(0)
+    ref = LSTM(I, H, forget_bias=1.0).double().to(DEVICE)
+    model = LSTMTriton(I, H).double().to(DEVICE)
+    assert set(model.state_dict()) == set(ref.state_dict())
+    model.load_state_dict(ref.state_dict())           # model=lstm's state dict
+    nn_lstm = torch.nn.LSTM(I, H, batch_first=True).double().to(DEVICE)
+    nn_lstm.load_state_dict(model.lstm.state_dict())  # and a bare nn.LSTM's round-trips
+    x = torch.randn(B, T, I, dtype=torch.float64, device=DEVICE)
+    state = (torch.randn(B, H, dtype=torch.float64, device=DEVICE),
+             torch.randn(B, H, dtype=torch.float64, device=DEVICE))
+    with torch.no_grad():
+        want, (wh, wc) = ref(x, state)
+        got, (gh, gc) = model(x, state)
+        assert gh.shape == (B, H) and gc.shape == (B, H)
+        for name, a, e in (("out", got, want), ("h", gh, wh), ("c", gc, wc)):
+            assert_rel(a, e, torch.float64, f"LSTMTriton {name}")
+        got0, _ = model(x)  # zero state
+        assert_rel(got0, ref(x)[0], torch.float64, "LSTMTriton out, zero state")
+        # the per-step twin (reference cell math) agrees with the kernel's forward
+        s = state
+        for t in range(T):
+            s, gates = model.step(x[:, t], s)
+        assert set(gates) == {"i", "f", "g", "o"}
+        assert_rel(s[0], gh, torch.float64, "step twin h_T")
+    # gradients flow into the nn.LSTM-named parameters
+    model(x, state)[0].square().sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_lstm_triton_without_gpu_is_a_config_error(monkeypatch):
+    _, LSTMTriton, ConfigError = _harness()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    with pytest.raises(ConfigError, match=r"^model=lstm_triton needs a CUDA GPU or TRITON_INTERPRET=1 \("):
+        LSTMTriton(4, 8)
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    LSTMTriton(4, 8)  # the interpreter is enough to construct it
+
+
+def test_lstm_triton_config_mirrors_lstm():
+    yaml = pytest.importorskip("yaml")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "conf/model/lstm.yaml")) as f:
+        base = yaml.safe_load(f)
+    with open(os.path.join(root, "conf/model/lstm_triton.yaml")) as f:
+        ours = yaml.safe_load(f)
+    assert ours.pop("_target_") == "lstm_bench.models.lstm_triton.LSTMTriton"
+    base.pop("_target_")
+    assert ours == base
