@@ -28,6 +28,24 @@ class SeqModel(nn.Module):
     def forward(self, x: torch.Tensor, state=None):
         e = self.encoder(x)  # (B, T, E)
         hs, state = self.recurrence(e, state)  # (B, T, H)
+        return self.read(hs), state
+
+    def read(self, hs: torch.Tensor) -> torch.Tensor:
         if self.read_last:
             hs = hs[:, -1]  # (B, H)
-        return self.readout(hs), state  # (B, T, n_out) or (B, n_out)
+        return self.readout(hs)  # (B, T, n_out) or (B, n_out)
+
+    def unroll(self, x: torch.Tensor):
+        """forward() through the per-step twin, keeping what fused kernels hide: every state and
+        gate. The diagnostics differentiate the loss with respect to these states.
+        Returns out (as forward), states (T state tuples) and gates (T dicts of (B, H))."""
+        e = self.encoder(x)  # (B, T, E)
+        B = e.shape[0]
+        state = self.recurrence.init_state(B, e.device, e.dtype)
+        states, gates = [], []
+        for x_t in e.unbind(dim=1):  # not e[:, t]: its backward would fill a zero (B, T, E) per step
+            state, g = self.recurrence.step(x_t, state)
+            states.append(state)
+            gates.append(g)
+        hs = torch.stack([s[0] for s in states], dim=1)  # (B, T, H)
+        return self.read(hs), states, gates

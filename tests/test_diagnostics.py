@@ -1,0 +1,302 @@
+"""Diagnostics against known answers: a linear RNN, a forced forget gate, the lecture's worked
+cell updates, autograd on the unrolled graph, the W&B offline record, and short real runs."""
+import glob
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+
+from conftest import compose_cfg
+from lstm_bench.diagnostics import measure, span
+from lstm_bench.models import SeqModel
+from lstm_bench.models.lstm import LSTM
+from lstm_bench.models.lstm_cell import LSTMCell
+from lstm_bench.models.rnn import RNN
+from lstm_bench.records import read_json, read_jsonl
+from lstm_bench.train import run
+from tasks import TEST
+from tasks.adding import Adding
+from tasks.copy import Copy
+
+F64 = torch.float64
+# a short run: tiny sizes, two evaluations; diag.batch_size small so the probe is quick too
+TINY = ["logger=none", "model.hidden_size=8", "embed_size=4", "task.length=8", "train.steps=20",
+        "train.eval_every=10", "train.batch_size=8", "train.eval_batch_size=16", "train.threads=1", "diag.batch_size=8"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: a second intra-op thread only adds waiting on a busy 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class LinearRNN(nn.Module):
+    """h_t = a h_{t-1}: no input, recurrent matrix a*I. dL/dh_t = a dL/dh_{t+1}, so the
+    gradient ratio over T-1 steps is a^(T-1) and its decay per step ln a, exactly."""
+
+    name = "linear"
+
+    def __init__(self, a: float, hidden_size: int = 4):
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.weight_hh = nn.Parameter(a * torch.eye(hidden_size, dtype=F64))  # a exactly, as the probe sees it
+
+    def init_state(self, B, device=None, dtype=None):
+        return (torch.ones(B, self.hidden_size, device=device, dtype=dtype),)
+
+    def step(self, x_t, state):
+        return (state[0] @ self.weight_hh.T,), {}
+
+    def forward(self, x, state=None):
+        state = state or self.init_state(x.shape[0], x.device, x.dtype)
+        hs = []
+        for x_t in x.unbind(1):
+            state, _ = self.step(x_t, state)
+            hs.append(state[0])
+        return torch.stack(hs, dim=1), state
+
+
+def set_params(rec: nn.Module, **values) -> None:
+    """Set an LSTM's parameters by nn.LSTM's names (weight_ih_l0, ...), whichever class holds them."""
+    with torch.no_grad():
+        for name, p in rec.named_parameters():
+            key = name.split(".")[-1]
+            if key in values:
+                p.copy_(torch.as_tensor(values[key], dtype=p.dtype).expand_as(p))
+
+
+def identity_readout(model: SeqModel) -> None:
+    with torch.no_grad():
+        model.readout.weight.fill_(1.0)
+        model.readout.bias.zero_()
+
+
+@pytest.mark.parametrize("a", [0.5, 0.9, 1.1])
+def test_linear_rnn_ratio_is_a_to_the_T_minus_1(a):
+    T = 30
+    task = Adding(T)
+    model = SeqModel(LinearRNN(a), task, embed_size=3)
+    identity_readout(model)
+    row, heatmap = measure(model, task, task.batch(5, 0, 0, split=TEST))
+    assert row["span"] == [0, T - 1]
+    assert row["grad_ratio_log10"] == pytest.approx((T - 1) * math.log10(a), rel=1e-9)
+    assert row["grad_decay_per_step"] == pytest.approx(math.log(a), rel=1e-9)
+    g = torch.tensor(row["grad_h"], dtype=F64)
+    expected = a ** torch.arange(T - 1, -1, -1, dtype=F64)  # a^(T-1-t)
+    torch.testing.assert_close(g / g[-1], expected, rtol=1e-12, atol=0)
+    assert row["spectral_radius"] == pytest.approx(a)
+    assert heatmap is None and "forget_mean" not in row and "grad_c" not in row
+
+
+def test_underflow_is_a_floor_not_minus_infinity():
+    # a^(T-1) = 1e-597 underflows even float64; the ratio is floored and flagged, never -inf or NaN
+    T, a = 200, 1e-3
+    task = Adding(T)
+    model = SeqModel(LinearRNN(a), task, embed_size=3)
+    row, _ = measure(model, task, task.batch(4, 0, 0, split=TEST))
+    assert row["grad_floored"] is True
+    assert math.isfinite(row["grad_ratio_log10"]) and row["grad_ratio_log10"] < -290
+    assert row["grad_decay_per_step"] == pytest.approx(math.log(a), rel=1e-9)  # fitted where it did not underflow
+    g = row["grad_h"]
+    assert g[T - 1 - 100] / g[T - 1] == pytest.approx(a**100, rel=1e-9)  # 1e-300: measured, not lost to squaring
+
+
+@pytest.mark.parametrize("cls", [LSTM, LSTMCell])
+@pytest.mark.parametrize("f", [0.5, 0.9])
+def test_forced_forget_gate_decays_the_cell_gradient_as_f_to_the_t(cls, f):
+    T, H = 25, 3
+    task = Adding(T)
+    rec = cls(input_size=2, hidden_size=H).double()  # float64 before setting: f is then f to the last bit
+    logit = math.log(f / (1 - f))
+    b = torch.zeros(4 * H, dtype=F64)
+    b[:H] = -1e4  # input gate shut: sigmoid(-1e4) is exactly 0
+    b[H : 2 * H] = logit  # forget gate exactly f, whatever h and x
+    set_params(rec, weight_ih_l0=0.0, weight_hh_l0=0.0, bias_ih_l0=b, bias_hh_l0=0.0)
+    model = SeqModel(rec, task, embed_size=2).double()
+    identity_readout(model)
+    row, heatmap = measure(model, task, task.batch(4, 0, 0, split=TEST))
+    g = torch.tensor(row["grad_c"], dtype=F64)
+    torch.testing.assert_close(g / g[-1], f ** torch.arange(T - 1, -1, -1, dtype=F64), rtol=1e-10, atol=0)
+    assert row["grad_c_ratio_log10"] == pytest.approx((T - 1) * math.log10(f), rel=1e-9)
+    assert row["grad_c_decay_per_step"] == pytest.approx(math.log(f), rel=1e-9)
+    assert row["forget_mean"] == pytest.approx(f) and row["input_mean"] == 0.0 and row["input_shut"] == 1.0
+    assert row["forget_timescale_median"] == pytest.approx(-1 / math.log(f))
+    assert sum(row["gate_hist"]["f"]) == 4 * T * H
+    assert heatmap.shape == (H, T) and torch.allclose(heatmap, torch.full((H, T), f))
+    # h_{t-1} feeds nothing here (W_hh = 0): its gradient is exactly 0 before the end, reported as a floor
+    assert row["grad_floored"] is True and math.isfinite(row["grad_ratio_log10"])
+
+
+def sigmoid(v: float) -> float:
+    return 1 / (1 + math.exp(-v))
+
+
+@pytest.mark.parametrize("cls", [LSTM, LSTMCell])
+def test_forget_gate_is_sigmoid_of_W_f_on_h_x_by_hand(cls):
+    # the lecture's sizes: h is 3-d, x is 4-d, [h_{t-1}, x_t] is 7-d; two steps so h_{t-1} != 0
+    H, I = 3, 4
+    rec = cls(input_size=I, hidden_size=H).double()
+    w_ih = [[0.1 * ((r * I + k) % 7 - 3) for k in range(I)] for r in range(4 * H)]
+    w_hh = [[0.2 * ((r * H + k) % 5 - 2) for k in range(H)] for r in range(4 * H)]
+    b_ih = [0.05 * (r % 4 - 1) for r in range(4 * H)]
+    b_hh = [0.03 * (r % 3 - 1) for r in range(4 * H)]
+    set_params(rec, weight_ih_l0=w_ih, weight_hh_l0=w_hh, bias_ih_l0=b_ih, bias_hh_l0=b_hh)
+    xs = [[0.5, -1.0, 2.0, 0.0], [1.0, 0.25, -0.5, 1.5]]
+
+    h, c = [0.0] * H, [0.0] * H
+    state = rec.init_state(1, dtype=F64)
+    for x in xs:
+        def pre(r):  # row r of W [h_{t-1}, x_t] + b, nn.LSTM's layout: W = [W_hh | W_ih], b = b_ih + b_hh
+            return sum(w_hh[r][k] * h[k] for k in range(H)) + sum(w_ih[r][k] * x[k] for k in range(I)) + b_ih[r] + b_hh[r]
+        i = [sigmoid(pre(j)) for j in range(H)]
+        f = [sigmoid(pre(H + j)) for j in range(H)]
+        g = [math.tanh(pre(2 * H + j)) for j in range(H)]
+        o = [sigmoid(pre(3 * H + j)) for j in range(H)]
+        c = [f[j] * c[j] + i[j] * g[j] for j in range(H)]
+        h = [o[j] * math.tanh(c[j]) for j in range(H)]
+        state, gates = rec.step(torch.tensor([x], dtype=F64), state)
+        torch.testing.assert_close(gates["f"], torch.tensor([f], dtype=F64), rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(state[1], torch.tensor([c], dtype=F64), rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(state[0], torch.tensor([h], dtype=F64), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("cls", [LSTM, LSTMCell])
+@pytest.mark.parametrize("b_f, c_new", [
+    ([-1e3, -1e3, -1e3], [0.0, 0.0, 0.0]),  # f = [0, 0, 0]: the context is erased
+    ([1e3, 1e3, 1e3], [6.0, 8.0, 9.0]),  # f = [1, 1, 1]: kept whole
+    ([0.0, 1e3, 0.0], [3.0, 8.0, 4.5]),  # f = [0.5, 1, 0.5]: partly removed
+])
+def test_lecture_cell_updates(cls, b_f, c_new):
+    H = 3
+    rec = cls(input_size=4, hidden_size=H).double()
+    b = torch.zeros(4 * H, dtype=F64)
+    b[:H] = -1e3  # input gate shut: nothing new goes on the belt
+    b[H : 2 * H] = torch.tensor(b_f)
+    set_params(rec, weight_ih_l0=0.0, weight_hh_l0=0.0, bias_ih_l0=b, bias_hh_l0=0.0)
+    c_prev = torch.tensor([[6.0, 8.0, 9.0]], dtype=F64)
+    (h, c), gates = rec.step(torch.randn(1, 4, dtype=F64), (torch.zeros(1, H, dtype=F64), c_prev))
+    assert torch.equal(c, torch.tensor([c_new], dtype=F64))
+    assert torch.equal(gates["f"], torch.sigmoid(torch.tensor([b_f], dtype=F64)))
+
+
+@pytest.mark.parametrize("cls", [RNN, LSTM, LSTMCell])
+@pytest.mark.parametrize("task", [Adding(6), Copy(4, n_symbols=3, n_recall=2)], ids=["adding", "copy"])
+def test_agrees_with_autograd_on_the_unrolled_graph(cls, task):
+    torch.manual_seed(0)
+    model = SeqModel(cls(input_size=3, hidden_size=5), task, embed_size=3)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    batch = task.batch(4, 0, 0, split=TEST)
+    row, _ = measure(model, task, batch)
+    assert all(torch.equal(p, before[n]) and p.grad is None for n, p in model.named_parameters())  # untouched
+
+    m = model.double()
+    x = batch.x.double() if batch.x.is_floating_point() else batch.x
+    y = batch.y.double() if batch.y.is_floating_point() else batch.y
+    batch = type(batch)(x, y, batch.mask)
+    B, T = x.shape[:2]
+    # independently, for every t: cut the graph at state t, a leaf there, and differentiate the rest
+    for k, key in enumerate(["grad_h", "grad_c"][: len(m.recurrence.init_state(1))]):
+        for t in range(T):
+            e = m.encoder(x)  # (B, T, E)
+            state = m.recurrence.init_state(B, dtype=F64)
+            hs = []
+            for s in range(T):
+                state, gates = m.recurrence.step(e[:, s], state)
+                if s == t and k == 0:
+                    leaf = state[0].detach().requires_grad_()
+                    state = (leaf, *state[1:])
+                elif s == t:  # c_t: its own step's h_t = o_t tanh(c_t) lies downstream of it too
+                    leaf = state[1].detach().requires_grad_()
+                    state = (gates["o"] * torch.tanh(leaf), leaf)
+                hs.append(state[0])
+            loss = task.dependency_loss(m.read(torch.stack(hs, dim=1)), batch) * B
+            (g,) = torch.autograd.grad(loss, leaf)
+            assert row[key][t] == pytest.approx(g.norm(dim=-1).mean().item(), rel=1e-9, abs=1e-300)
+    # the parameter gradients of the per-step twin equal those of the model's own forward (nn.LSTM, nn.RNN)
+    out, _ = m(x)
+    names, params = zip(*m.named_parameters())
+    grads = torch.autograd.grad(task.dependency_loss(out, batch) * B, params)
+    for n, g in zip(names, grads):
+        assert row["param_grad_norm"][n] == pytest.approx(g.norm().item(), rel=1e-9)
+
+
+def test_span_ends_where_the_dependency_loss_reads():
+    assert span(Adding(10).batch(2, 0, 0)) == (0, 9)
+    copy = Copy(5, n_symbols=3, n_recall=2)
+    batch = copy.batch(2, 0, 0)
+    assert span(batch) == (0, batch.x.shape[1] - 2)  # the first recall position
+
+
+@pytest.mark.parametrize("model, task", [("rnn", "adding"), ("lstm", "adding"), ("lstm_cell", "adding"), ("lstm", "copy")])
+def test_short_run_writes_diagnostics(tmp_path, model, task):
+    result = run(compose_cfg(*TINY, f"model={model}", f"task={task}"), tmp_path)
+    rows = read_jsonl(tmp_path / "diagnostics.jsonl")
+    assert [r["step"] for r in rows] == [0, 10, 20]  # the fresh model, every evaluation
+    T = 8 if task == "adding" else 8 + 2 * 10  # copy: delay + 2 * n_recall
+    lstm = model != "rnn"
+    for r in rows:
+        assert len(r["grad_h"]) == T and all(math.isfinite(v) and v >= 0 for v in r["grad_h"])
+        assert math.isfinite(r["grad_ratio_log10"]) and math.isfinite(r["grad_decay_per_step"])
+        assert all(math.isfinite(v) for v in r["param_grad_norm"].values())
+        assert ("grad_c" in r) == lstm and ("cell_norm" in r) == lstm and ("spectral_radius" in r) == (not lstm)
+        if lstm:
+            assert len(r["cell_norm"]) == T and 0 < r["forget_mean"] < 1 and r["forget_timescale_median"] > 0
+    assert result["grad_ratio_log10"] == rows[-1]["grad_ratio_log10"]
+    assert result["grad_decay_per_step"] == rows[-1]["grad_decay_per_step"]
+    assert (result["forget_mean"] is not None) == lstm and (result["forget_timescale_median"] is not None) == lstm
+    assert result["diag_time_s"] > 0
+    assert read_json(tmp_path / "result.json")["grad_ratio_log10"] == result["grad_ratio_log10"]
+    for png in ["grad_through_time.png"] + (["forget_gate_heatmap.png"] if lstm else []):
+        assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_diagnostics_leave_training_alone_and_turn_off(tmp_path):
+    on = run(compose_cfg(*TINY, "model=lstm_cell"), tmp_path / "on")
+    off = run(compose_cfg(*TINY, "model=lstm_cell", "diag.every=0"), tmp_path / "off")
+    # same seed, same metrics number for number: the probe draws no random numbers and touches no weights
+    assert (tmp_path / "on/metrics.jsonl").read_text() == (tmp_path / "off/metrics.jsonl").read_text()
+    assert on["test_loss"] == off["test_loss"]
+    assert not (tmp_path / "off/diagnostics.jsonl").exists() and not list((tmp_path / "off").glob("*.png"))
+    assert off["grad_ratio_log10"] is None and off["diag_time_s"] == 0
+    # every=2: evaluations 0, 2, ... and the end (steps 0 and 20 of evaluations at 0, 10, 20)
+    run(compose_cfg(*TINY, "model=rnn", "diag.every=2"), tmp_path / "two")
+    assert [r["step"] for r in read_jsonl(tmp_path / "two/diagnostics.jsonl")] == [0, 20]
+
+
+def test_bad_diag_config_is_one_clear_error(tmp_path):
+    with pytest.raises(ValueError, match=r"diag\.every=-1 is not allowed"):
+        run(compose_cfg(*TINY, "diag.every=-1"), tmp_path)
+
+
+def inspect(run_dir: Path, *flags: str) -> str:
+    wandb = str(Path(sys.executable).parent / "wandb")
+    (offline,) = glob.glob(str(run_dir / "wandb" / "offline-run-*"))
+    return subprocess.run([wandb, "leet", "inspect", *flags, "--json", offline], capture_output=True, text=True,
+                          check=True, timeout=60).stdout
+
+
+def test_wandb_offline_run_holds_the_diagnostics(tmp_path):
+    overrides = [o for o in TINY if o != "logger=none"]
+    result = run(compose_cfg(*overrides, "logger=wandb", "model=lstm_cell"), tmp_path)
+    history = [json.loads(line)["history"]["item"] for line in inspect(tmp_path).splitlines()
+               if json.loads(line).get("type") == "history"]
+    diag = [h for h in history if "diag/grad_ratio_log10" in h]
+    assert [h["_step"] for h in diag] == [0, 10, 20]
+    for h in diag:
+        for gate in ("forget", "input", "output"):
+            assert h[f"diag/{gate}_hist._type"] == "histogram" and len(h[f"diag/{gate}_hist.values"]) == 50
+        assert h["diag/forget_heatmap._type"] == "image-file"
+        assert math.isfinite(h["diag/grad_c_ratio_log10"]) and 0 < h["diag/forget_mean"] < 1
+    assert any("diag/grad_h_t_table._type" in h for h in history)  # the curves of every probe, as a line plot
+    summary = json.loads(inspect(tmp_path, "--summary"))["summary"]
+    assert summary["grad_ratio_log10"] == result["grad_ratio_log10"]  # result.json's fields
+    assert summary["diag/grad_ratio_log10"] == result["grad_ratio_log10"]  # the latest scalars
+    assert summary["diag/forget_timescale_median"] == result["forget_timescale_median"]
