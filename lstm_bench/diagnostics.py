@@ -31,7 +31,8 @@ from lstm_bench import diagnostic_plots as plots
 from tasks import TEST, require
 
 HIST_BINS = 50
-GATES = {"i": "input", "f": "forget", "o": "output"}
+# the GRU's update gate z is the share of h it keeps (h = (1-z)*n + z*h): its forget gate, reported beside f
+GATES = {"i": "input", "f": "forget", "o": "output", "z": "update"}
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 RESULT_KEYS = ("grad_ratio_log10", "grad_decay_per_step", "forget_mean", "forget_timescale_median")
 
