@@ -11,8 +11,9 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from lstm_bench.records import finished_result, git_state
 from lstm_bench.train import run
 from tasks import ConfigError
 
@@ -31,6 +32,11 @@ def main(cfg: DictConfig) -> dict:
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     run_dir = Path(hc.runtime.output_dir)
+    if multirun:  # resume: a job that already finished with this config and code is not run again
+        done = finished_result(run_dir, OmegaConf.to_container(cfg, resolve=True), git_state())
+        if done is not None:
+            print(f"{run_dir.name}: already {done['status']} with this config and code, not run again")
+            return done
     try:
         result = run(cfg, run_dir, group=Path(hc.sweep.dir).name if multirun else None,
                      interactive=not multirun and sys.stderr.isatty())

@@ -112,3 +112,43 @@ class RunRecords:
 
     def result(self, result: dict) -> None:
         write_json(self.dir / "result.json", result)
+
+
+# --- reading records back (the report and the resume check); stdlib only, never torch ---
+
+# statuses of a run that reached its end; "crashed" and "interrupted" runs are run again on resume
+FINISHED = ("solved", "unsolved", "diverged")
+RESULT_FIELDS = ("task", "model", "length", "seed", "status")
+
+
+def read_result(run_dir: Path) -> dict:
+    """run_dir/result.json, checked. Raises ValueError with a one-line reason if it is
+    missing, half-written, not JSON or lacks the fields every result has."""
+    path = Path(run_dir) / "result.json"
+    try:
+        result = read_json(path)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no result.json (the run is still going, or was killed)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        why = f"{type(err).__name__}: {err}".splitlines()[0]
+        raise ValueError(f"{path}: unreadable, half-written or not JSON ({why})") from None
+    if not isinstance(result, dict):
+        raise ValueError(f"{path}: not a JSON object")
+    missing = [k for k in RESULT_FIELDS if k not in result]
+    if missing:
+        raise ValueError(f"{path}: lacks {', '.join(missing)}")
+    return result
+
+
+def finished_result(run_dir: Path, config: dict, git: dict) -> dict | None:
+    """The result in run_dir if that run finished with this very config and code version
+    (meta.json's git commit and dirty flag), else None: the resume check of a sweep."""
+    try:
+        result = read_result(run_dir)
+        meta = read_json(Path(run_dir) / "meta.json")
+    except (ValueError, OSError):
+        return None
+    same_config = result.get("config") == json.loads(json.dumps(_clean(config)))
+    if result["status"] in FINISHED and same_config and isinstance(meta, dict) and meta.get("git") == git:
+        return result
+    return None

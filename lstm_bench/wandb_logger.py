@@ -84,3 +84,23 @@ class WandbLogger(NullLogger):
             _warn("finish", err)
         finally:
             self.run = None
+
+
+def log_sweep_table(logger, group: str, key: str, columns: list, rows: list, run_dir: Path) -> None:
+    """At the end of a sweep: a summary run in the sweep's W&B group holding one wandb.Table.
+    Does nothing unless `logger` is a WandbLogger (logger=none)."""
+    if not isinstance(logger, WandbLogger):
+        return
+    try:
+        import wandb
+
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        run = wandb.init(mode=logger.mode, project=logger.project, entity=logger.entity, dir=str(run_dir),
+                         name=f"{logger.group or group}-summary", group=logger.group or group, job_type="summary",
+                         tags=logger.tags, reinit="finish_previous",
+                         settings=wandb.Settings(silent=True, console="off", disable_git=True, save_code=False,
+                                                 x_disable_stats=True, x_save_requirements=False))
+        run.log({key: wandb.Table(columns=list(columns), data=[list(r) for r in rows])})
+        run.finish(exit_code=0)
+    except Exception as err:  # noqa: BLE001: W&B must never stop a sweep
+        _warn("summary table", err)

@@ -1,0 +1,153 @@
+"""The report's pictures (PNG), from the rows of lstm_bench.report; matplotlib only, no training code.
+
+    solve_rate.png         solve rate against T, a line per model, a panel per task
+    steps_to_solve.png     steps to solve against T (mean ± std over the seeds that solved)
+    grad_through_time.png  log10 ‖∂L/∂h_t‖ against t at one T per task, every model: the fresh model
+                           dashed, the trained one solid (from diagnostics.jsonl, where the runs have it)
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+TINY = 2.2250738585072014e-308  # float64's smallest normal number: the diagnostics' floor for a norm
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _panels(plt, tasks: list[str]):
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.6), squeeze=False)
+    return fig, dict(zip(tasks, axes[0]))
+
+
+def _length_axis(ax, lengths) -> None:
+    """A log axis of T ticked at the lengths that ran, in plain numbers."""
+    from matplotlib.ticker import NullLocator
+
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticks(sorted(set(lengths)), [str(T) for T in sorted(set(lengths))])
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": None})  # no version stamp: the same input, the same file
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path
+
+
+def solve_rate(rows, path: Path) -> Path:
+    plt = _pyplot()
+    by = defaultdict(list)
+    for r in rows:
+        by[(r.task, r.label)].append((r.length, r.solve_rate))
+    fig, ax = _panels(plt, sorted({r.task for r in rows}))
+    for (task, label), pts in sorted(by.items()):
+        xs, ys = zip(*sorted(pts))
+        ax[task].plot(xs, ys, marker="o", label=label)
+    for task, a in ax.items():
+        a.set(title=task, xlabel="T", ylabel="solve rate", ylim=(-0.05, 1.05))
+        _length_axis(a, [r.length for r in rows if r.task == task])
+        a.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def steps_to_solve(rows, path: Path) -> Path:
+    plt = _pyplot()
+    by = defaultdict(list)
+    for r in rows:
+        st = r.stat("steps_to_solve")
+        if st.n:
+            by[(r.task, r.label)].append((r.length, st.mean, st.std or 0.0))
+    tasks = sorted({r.task for r in rows})
+    fig, ax = _panels(plt, tasks)
+    for (task, label), pts in sorted(by.items()):
+        xs, ys, es = zip(*sorted(pts))
+        ax[task].errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=label)
+    for task, a in ax.items():
+        a.set(title=task, xlabel="T", ylabel="steps to solve (solved seeds)")
+        _length_axis(a, [r.length for r in rows if r.task == task])
+        if a.get_legend_handles_labels()[0]:
+            a.legend(fontsize=8)
+        else:
+            a.text(0.5, 0.5, "nothing solved", ha="center", transform=a.transAxes)
+    return _save(fig, path)
+
+
+def _probes(run_dir: Path) -> list[dict]:
+    """The diagnostics probes of a run that carry a gradient curve; [] if there are none or the file is bad."""
+    rows = []
+    try:
+        with open(run_dir / "diagnostics.jsonl") as f:
+            for line in f:
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue  # a half-written last line
+                if isinstance(row, dict) and isinstance(row.get("grad_h"), list) and row["grad_h"]:
+                    rows.append(row)
+    except OSError:
+        return []
+    return rows
+
+
+def _log10(v) -> float:
+    return math.log10(max(v, TINY)) if isinstance(v, (int, float)) and math.isfinite(v) else math.nan
+
+
+def gradient_curves(rows, root: Path) -> dict:
+    """Per task: (T, {label: (first probe, last probe)}) at the T where the most models have
+    diagnostics (the longest such T), from each model's lowest seed that has them."""
+    found = defaultdict(dict)  # (task, T) -> label -> probes
+    for r in rows:
+        for run in sorted(r.runs, key=lambda run: run.result["seed"]):
+            probes = _probes(root / run.path)
+            if probes:
+                found[(r.task, r.length)][r.label] = probes
+                break
+    best = {}
+    for (task, T), curves in found.items():
+        score = (len(curves), T)
+        if task not in best or score > best[task][0]:
+            best[task] = (score, T, curves)
+    return {task: (T, {lab: (p[0], p[-1]) for lab, p in sorted(curves.items())})
+            for task, (_, T, curves) in best.items()}
+
+
+def grad_through_time(rows, root: Path, path: Path) -> Path | None:
+    curves = gradient_curves(rows, root)
+    if not curves:
+        return None
+    plt = _pyplot()
+    fig, ax = _panels(plt, sorted(curves))
+    for task, (T, by_label) in sorted(curves.items()):
+        a = ax[task]
+        for i, (label, (first, last)) in enumerate(by_label.items()):
+            color = f"C{i}"
+            for probe, style in ((first, "--"), (last, "-")):
+                ys = [_log10(v) for v in probe["grad_h"]]
+                a.plot(range(len(ys)), ys, style, color=color,
+                       label=f"{label}, step {probe.get('step', '?')}")
+        a.set(title=f"{task}, T={T}", xlabel="t", ylabel="log10 ‖∂L/∂h_t‖")
+        a.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def draw_all(rows, root: Path, out_dir: Path) -> list[Path]:
+    if not rows:
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [solve_rate(rows, out_dir / "solve_rate.png"), steps_to_solve(rows, out_dir / "steps_to_solve.png")]
+    g = grad_through_time(rows, root, out_dir / "grad_through_time.png")
+    return written + ([g] if g else [])

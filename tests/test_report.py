@@ -1,0 +1,207 @@
+"""lstm_bench.report on sweeps written by hand: known numbers, the three formats, byte-identical output,
+provenance, the frontier table, plots, and bad input (the report reads files; it never trains)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from lstm_bench import report  # noqa: E402
+
+COMMIT = "a" * 40
+VERSIONS = {"python": "3.11.7", "torch": "2.13.0", "hydra-core": "1.3.8"}
+
+
+def make_run(root: Path, name: str, model="lstm", task="adding", length=100, seed=0, status="solved",
+             steps_to_solve=1000, loss_vs_baseline=0.02, commit=COMMIT, versions=None, lr=1e-3, **extra):
+    d = root / name
+    (d / ".hydra").mkdir(parents=True)
+    (d / ".hydra" / "config.yaml").write_text("{}\n")
+    config = {"seed": seed, "task": {"length": length, "_target_": f"tasks.{task}.X"},
+              "model": {"_target_": f"m.{model}", "hidden_size": 64}, "train": {"lr": lr, "steps": 3000},
+              "logger": {"_target_": "lstm_bench.wandb_logger.NullLogger"}}
+    result = {"task": task, "model": model, "length": length, "seed": seed, "status": status, "error": None,
+              "steps_to_solve": steps_to_solve if status == "solved" else None, "steps": 3000, "test_loss": 0.1,
+              "test_metric": 0.1, "metric_name": "mse" if task == "adding" else "recall_acc", "baseline_loss": 1 / 6,
+              "loss_vs_baseline": loss_vs_baseline, "wall_time_s": 1.0, "steps_per_s": 10.0, "config": config, **extra}
+    (d / "result.json").write_text(json.dumps(result))
+    meta = {"git": {"commit": commit, "dirty": False}, "versions": versions or VERSIONS, "torch_threads": 1}
+    (d / "meta.json").write_text(json.dumps(meta))
+    return d
+
+
+def standard(root: Path, order=1):
+    """lstm solves T=100 (1000, 1200 steps) and one seed of T=200; rnn solves nothing."""
+    runs = [("l100s0", dict(seed=0, steps_to_solve=1000, grad_ratio_log10=-0.5, forget_mean=0.8)),
+            ("l100s1", dict(seed=1, steps_to_solve=1200, grad_ratio_log10=-0.7, forget_mean=0.9)),
+            ("l200s0", dict(length=200, seed=0, steps_to_solve=2500)),
+            ("l200s1", dict(length=200, seed=1, status="unsolved", loss_vs_baseline=0.9)),
+            ("r100s0", dict(model="rnn", seed=0, status="unsolved", loss_vs_baseline=1.0)),
+            ("r100s1", dict(model="rnn", seed=1, status="diverged", loss_vs_baseline=None))]
+    for name, kw in runs[::order]:
+        make_run(root, name, **kw)
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "lstm_bench.report", *map(str, args)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_results_table_numbers(tmp_path):
+    standard(tmp_path)
+    text = report.render(report.load(tmp_path), "md")
+    rows = {tuple(c.strip() for c in line.split("|")[1:4]): line for line in text.splitlines() if line.startswith("| ")}
+    lstm100 = rows[("lstm", "adding", "100")]
+    assert "2/2" in lstm100 and "1100 ± 141 (n=2)" in lstm100 and "0.020 ± 0.000 (n=2)" in lstm100
+    assert "-0.60 ± 0.14 (n=2)" in lstm100 and "0.850 ± 0.071 (n=2)" in lstm100  # the diagnostics columns
+    lstm200 = rows[("lstm", "adding", "200")]
+    assert "1/2" in lstm200 and "2500 (n=1)" in lstm200  # steps to solve: over the solved seeds only
+    rnn = rows[("rnn", "adding", "100")]
+    assert "0/2" in rnn and "1 diverged" in rnn and "1.000 (n=1)" in rnn
+    assert f"commit {COMMIT[:12]} (clean)" in text and "torch 2.13.0" in text and "WARNING" not in text
+    # the frontier from the grid: lstm 200 for seed 0, 100 for seed 1; rnn none
+    assert "| lstm | adding | 2 | 150 [100-200] | 0: 200, 1: 100 |" in text
+    assert "| rnn | adding | 2 | 0 [0-0] | 0: none, 1: none |" in text
+
+
+def test_formats_byte_identical_and_independent_of_listing_order(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "a_again"
+    standard(a, order=1)
+    standard(b, order=-1)  # the same runs, written in the opposite order
+    for fmt in ("md", "csv", "latex"):
+        p1, p2, p3 = cli(a, "--format", fmt), cli(a, "--format", fmt), cli(b, "--format", fmt)
+        assert p1.returncode == 0, p1.stderr
+        assert p1.stdout == p2.stdout
+        assert p1.stdout.replace("a_again", "a") == p3.stdout.replace("a_again", "a")
+    csv_text = cli(a, "--format", "csv").stdout
+    assert csv_text.startswith("# 6 runs") and "lstm,adding,100,2,2,1.0,1100.0,141.4213562373,2," in csv_text
+    tex = cli(a, "--format", "latex").stdout
+    assert r"\begin{tabular}" in tex and r"1100 $\pm$ 141 (n=2)" in tex and "% 6 runs" in tex
+    out = tmp_path / "t.md"
+    assert cli(a, "--out", out).returncode == 0 and out.read_text() == cli(a).stdout
+
+
+def test_provenance_warns_when_code_or_versions_differ(tmp_path):
+    make_run(tmp_path, "x", seed=0)
+    make_run(tmp_path, "y", seed=1, commit="b" * 40, versions={**VERSIONS, "torch": "2.12.0"})
+    text = cli(tmp_path).stdout
+    assert "WARNING: the runs come from different code versions" in text and "bbbbbbbbbbbb" in text
+    assert "WARNING: package versions differ between runs: torch 2.12.0 (1 runs), 2.13.0 (1 runs)" in text
+
+
+def test_rows_split_by_a_setting_that_differs(tmp_path):
+    make_run(tmp_path, "lr1", lr=1e-3)
+    make_run(tmp_path, "lr3", lr=3e-3, steps_to_solve=500)
+    text = report.render(report.load(tmp_path), "md")
+    assert "differ in train.lr" in text
+    assert "| lstm | adding | 100 | 0.001 |" in text and "| lstm | adding | 100 | 0.003 |" in text
+
+
+def test_frontier_table_from_frontier_json(tmp_path):
+    make_run(tmp_path, "p", length=16)
+    searches = [{"overrides": ["model=lstm", "seed=0"], "model": "lstm", "task": "adding", "seed": 0, "frontier": 37,
+                 "capped": False, "done": True, "probes": []},
+                {"overrides": ["model=lstm", "seed=1"], "model": "lstm", "task": "adding", "seed": 1, "frontier": 45,
+                 "capped": False, "done": True, "probes": []},
+                {"overrides": ["model=lstm", "seed=2"], "model": "lstm", "task": "adding", "seed": 2, "frontier": 1000,
+                 "capped": True, "done": True, "probes": []}]
+    (tmp_path / "frontier.json").write_text(json.dumps({"resolution": 1, "max_length": 1000, "searches": searches}))
+    text = cli(tmp_path).stdout
+    assert "frontier search, resolution 1 up to T=1000" in text
+    assert "| lstm | adding | 3 | 45 [37-1000] | 0: 37, 1: 45, 2: >=1000 |" in text
+    assert "longest T solved" in cli(tmp_path, "--format", "csv", "--table", "frontier").stdout
+
+
+def test_bad_input(tmp_path):
+    p = cli(tmp_path / "missing")
+    assert p.returncode == 2 and "no such directory" in p.stderr
+    (tmp_path / "empty").mkdir()
+    p = cli(tmp_path / "empty")
+    assert p.returncode == 1 and "nothing to report" in p.stderr
+
+    root = tmp_path / "sweep"
+    standard(root)
+    (root / "l100s0" / "result.json").write_text('{"task": "adding", "model": "ls')  # half-written
+    (root / "l100s1" / "result.json").write_text('{"task": "adding"}')  # not a result
+    (root / "killed" / ".hydra").mkdir(parents=True)  # a job killed before its result
+    (root / "killed" / ".hydra" / "config.yaml").write_text("{}\n")
+    make_run(root, "copy", task="copy", length=20)  # another task mixed in
+    p = cli(root)
+    assert p.returncode == 0
+    lines = p.stderr.splitlines()
+    assert any("l100s0" in ln and "half-written or not JSON" in ln for ln in lines)
+    assert any("l100s1" in ln and "lacks" in ln for ln in lines)
+    assert any("no result.json (still running, or killed): killed" in ln for ln in lines)
+    assert any("different tasks are mixed" in ln and "copy (metric recall_acc)" in ln for ln in lines)
+    assert "| lstm | adding | 200 |" in p.stdout and "| lstm | copy | 20 |" in p.stdout  # the rest is reported
+
+    only_bad = tmp_path / "only_bad"
+    (only_bad / "r").mkdir(parents=True)
+    (only_bad / "r" / "result.json").write_text("")
+    p = cli(only_bad)
+    assert p.returncode == 1 and "nothing to report" in p.stderr and "only_bad/r" in p.stderr
+
+
+def test_plots_with_and_without_diagnostics(tmp_path):
+    standard(tmp_path)
+    for name, scale in (("l100s0", 1.0), ("r100s0", 1e-30)):
+        rows = [{"step": step, "grad_h": [scale ** ((100 - t) / 100) for t in range(100)]} for step in (0, 100)]
+        (tmp_path / name / "diagnostics.jsonl").write_text("\n".join(map(json.dumps, rows)) + "\n{broken")
+    written = report.plots(report.load(tmp_path), tmp_path / "png")
+    assert sorted(p.name for p in written) == ["grad_through_time.png", "solve_rate.png", "steps_to_solve.png"]
+    assert all(p.stat().st_size > 1000 for p in written)
+    for name in ("l100s0", "r100s0"):
+        (tmp_path / name / "diagnostics.jsonl").unlink()
+    written = report.plots(report.load(tmp_path), tmp_path / "png2")
+    assert sorted(p.name for p in written) == ["solve_rate.png", "steps_to_solve.png"]
+
+
+def test_report_imports_no_training_code():
+    code = ("import sys, lstm_bench.report, lstm_bench.report_plots, lstm_bench.callbacks; "
+            "bad = [m for m in ('torch', 'lstm_bench.train', 'lstm_bench.models', 'tasks') if m in sys.modules]; "
+            "assert not bad, bad")
+    p = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+
+
+def test_wandb_summary_table_goes_through_the_logger(tmp_path, monkeypatch):
+    from lstm_bench import wandb_logger
+
+    calls = {}
+
+    class FakeRun:
+        def log(self, row):
+            calls["log"] = row
+
+        def finish(self, exit_code=0):
+            calls["finished"] = True
+
+    class FakeWandb:
+        Settings = staticmethod(lambda **kw: kw)
+        Table = staticmethod(lambda columns, data: ("table", columns, data))
+
+        @staticmethod
+        def init(**kw):
+            calls["init"] = kw
+            return FakeRun()
+
+    monkeypatch.setitem(sys.modules, "wandb", FakeWandb)
+    wandb_logger.log_sweep_table(wandb_logger.NullLogger(), "g", "results", ["a"], [[1]], tmp_path)
+    assert not calls  # logger=none: nothing
+    wandb_logger.log_sweep_table(wandb_logger.WandbLogger(mode="offline"), "sweep-7", "results", ["a", "b"], [[1, 2]],
+                                 tmp_path)
+    assert calls["init"]["group"] == "sweep-7" and calls["init"]["job_type"] == "summary"
+    assert calls["log"] == {"results": ("table", ["a", "b"], [[1, 2]])} and calls["finished"]
+
+
+@pytest.mark.parametrize("launcher,cores,expected", [
+    ({"n_jobs": -1}, 2, 1), ({"n_jobs": 1}, 2, 2), ({"n_jobs": 2}, 8, 4), ({"n_jobs": 16}, 2, 1),
+    ({"cpus_per_task": 3}, 64, 3), ({}, 2, None)])
+def test_threads_per_job(launcher, cores, expected):
+    from lstm_bench.callbacks import threads_per_job
+
+    assert threads_per_job(launcher, cores) == expected
