@@ -17,9 +17,9 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from lstm_bench.config import resolve_device, validate
+from lstm_bench.diagnostics import Diagnostics
 from lstm_bench.models import SeqModel
 from lstm_bench.records import RunRecords, git_state, versions
-from tasks import TEST
 
 
 def now() -> str:
@@ -29,19 +29,29 @@ def now() -> str:
 def build(cfg: DictConfig, device: torch.device):
     """Config -> (task, model). Hydra's `_target_` is the registry."""
     task = hydra.utils.instantiate(cfg.task)
-    recurrence = hydra.utils.instantiate(cfg.model, input_size=cfg.embed_size)
+    # a model with a chrono init takes the horizon T_max; the task knows it, unless the config sets one
+    horizon = {}
+    if "chrono_tmax" in cfg.model and cfg.model.chrono_tmax is None:
+        horizon["chrono_tmax"] = getattr(task, "chrono_tmax", None)
+    recurrence = hydra.utils.instantiate(cfg.model, input_size=cfg.embed_size, **horizon)
     return task, SeqModel(recurrence, task, cfg.embed_size).to(device)
 
 
+def plain_config(cfg: DictConfig) -> dict:
+    """The resolved run config as plain data, without Hydra's own node (present under compose)."""
+    return OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
+
+
 @torch.no_grad()
-def evaluate(model, task, batch) -> tuple[float, float]:
+def evaluate(model, task, batch) -> tuple[float, float, dict]:
+    """(test loss, test metric, the task's extra metrics) on the whole test batch, from a zero state."""
     model.eval()
     out, _ = model(batch.x)
     model.train()
-    return task.loss(out, batch).item(), task.metric(out, batch)
+    return task.loss(out, batch).item(), task.metric(out, batch), task.extra_metrics(out, batch)
 
 
-def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: bool = True) -> dict:
+def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: bool | None = None) -> dict:
     """One (task, model, seed) run. Returns the result, also written to run_dir/result.json."""
     validate(cfg)
     if cfg.train.threads:
@@ -50,28 +60,32 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: b
     torch.manual_seed(cfg.seed)  # the weights; batches have their own (seed, step) streams
     task, model = build(cfg, device)
     optimizer = hydra.utils.instantiate(cfg.train.optimizer)(model.parameters(), lr=cfg.train.lr)
-    test_batch = task.batch(cfg.train.eval_batch_size, cfg.seed, 0, device, split=TEST)
+    test_batch = task.test_batch(cfg.train.eval_batch_size, cfg.seed, device)  # from seeds training never uses
+    diag = Diagnostics(cfg.get("diag"), task, cfg.seed, device)  # checks diag.* before anything is written
 
     records = RunRecords(run_dir)
     records.start()
-    config = OmegaConf.to_container(cfg, resolve=True)
+    config = plain_config(cfg)
     meta = {"seed": cfg.seed, "device": str(device), "start_time": now(), "git": git_state(), "versions": versions(),
             "torch_threads": torch.get_num_threads()}
     records.meta(meta)
     name = f"{task.name}-T{task.length}-{model.recurrence.name}-s{cfg.seed}"
     logger = hydra.utils.instantiate(cfg.logger)
     logger.start(run_dir, config, name, group)
+    diag.start(records, logger)
 
     t = cfg.train
     status, error, steps_to_solve, step = "unsolved", None, None, 0
-    test_loss, test_metric = evaluate(model, task, test_batch)
+    test_loss, test_metric, _ = evaluate(model, task, test_batch)
     loss_sum = norm_sum = 0.0
     n_in_window = 0
     train_time = 0.0
     state = None  # carried across batches only by a stateful task (a stream that never resets)
     t0 = time.perf_counter()
-    bar = tqdm(total=t.steps, disable=not interactive, file=sys.stderr, dynamic_ncols=True, leave=False)
+    show_bar = sys.stderr.isatty() if interactive is None else interactive
+    bar = tqdm(total=t.steps, disable=not show_bar, file=sys.stderr, dynamic_ncols=True, leave=False)
     try:
+        diag.at_eval(model, 0)  # the fresh model: the "before" of every curve
         for step in range(1, t.steps + 1):
             tic = time.perf_counter()
             batch = task.batch(t.batch_size, cfg.seed, step, device)
@@ -92,11 +106,13 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: b
             bar.update(1)
 
             if step % t.eval_every == 0 or step == t.steps:
-                test_loss, test_metric = evaluate(model, task, test_batch)
+                test_loss, test_metric, extra = evaluate(model, task, test_batch)
                 row = {"step": step, "train_loss": loss_sum / n_in_window, "grad_norm": norm_sum / n_in_window,
-                       "test_loss": test_loss, f"test_{task.metric_name}": test_metric}
+                       "test_loss": test_loss, f"test_{task.metric_name}": test_metric,
+                       **{f"test_{k}": v for k, v in extra.items()}}
                 records.metric(row)  # no timings here: the same seed gives the same file
                 logger.log({**row, "steps_per_s": step / train_time}, step=step)
+                diag.at_eval(model, step)  # on a float64 copy: training is untouched
                 bar.set_postfix(loss=f"{row['train_loss']:.4f}", **{task.metric_name: f"{test_metric:.4f}"})
                 loss_sum = norm_sum = 0.0
                 n_in_window = 0
@@ -106,6 +122,7 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: b
                 if task.solved(test_metric):
                     status, steps_to_solve = "solved", step
                     break
+        diag.finish(model, step)  # the trained model's probe, the curves and the PNGs
     except KeyboardInterrupt:
         status = "interrupted"
         raise
@@ -121,7 +138,7 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: b
             "test_loss": test_loss, "test_metric": test_metric, "metric_name": task.metric_name,
             "baseline_loss": task.baseline_loss, "loss_vs_baseline": test_loss / task.baseline_loss,
             "wall_time_s": wall, "steps_per_s": step / train_time if train_time > 0 else None,
-            "config": config,
+            **diag.result(), "config": config,
         }
         records.result(result)
         records.meta({**meta, "end_time": now()})

@@ -10,11 +10,32 @@ last step. Worked example, T=6:
     target                                1.70   (= 0.80 + 0.90)
 
 The best constant guess is E[X1 + X2] = 1, whose MSE is Var(X1 + X2) = 2 * 1/12 = 1/6.
+
+`task.style=hochreiter` is the 1997 original (experiment 4). Values are uniform in [-1, 1];
+X1 is one of the first ten pairs, X2 one of the first T/2 - 1 pairs still unmarked; the
+marker is -1 on the first and the last pair (a marked first pair keeps marker 1 and its
+value becomes 0); each sequence's length is drawn from T..T + T/10. The target is
+0.5 + (X1 + X2)/4, read at the sequence's own last step, and a sequence counts as processed
+correctly when the absolute error there is below 0.04 (`task.tolerance`). Sequences of one
+batch are right-padded with zero pairs: readout is "all" and `mask` marks each last step,
+so padding only ever comes after the step that is scored. Worked example (positions by
+hand; make_hochreiter does not check 1997's windows), one sequence of length 7 padded to 8:
+
+    t          0     1     2     3     4     5     6     7
+    value    0.50  0.60 -0.20  0.40 -0.90  0.30  0.10  0.00
+    marker    -1     1     0     1     0     0    -1     0
+    mask       .     .     .     .     .     .     x     .
+    target                                    0.75          (= 0.5 + (0.60 + 0.40)/4)
+
+The best constant is 0.5; its MSE is (Var X1 + Var X2)/16 with Var X = 1/3, less the rare
+zeroed first pair: P(X1 = pair 0) = 1/10 and P(X2 = pair 0) = 9/10 / (T/2 - 1).
 """
 import torch
 import torch.nn.functional as F
 
 from tasks import TRAIN, Batch, Task, generator, require
+
+STYLES = ("le", "hochreiter")
 
 
 def make_sequences(values: torch.Tensor, first: torch.Tensor, second: torch.Tensor) -> Batch:
@@ -29,35 +50,96 @@ def make_sequences(values: torch.Tensor, first: torch.Tensor, second: torch.Tens
     return Batch(x, y, None)
 
 
+def make_hochreiter(values: torch.Tensor, first: torch.Tensor, second: torch.Tensor, lengths: torch.Tensor) -> Batch:
+    """The 1997 layout of (B, L) values, marked at `first` and `second`, sequence b being
+    lengths[b] <= L long (the rest is padding). Pure and deterministic."""
+    B, L = values.shape
+    rows = torch.arange(B, device=values.device)
+    t = torch.arange(L, device=values.device)
+    inside = t < lengths.unsqueeze(1)  # (B, L)
+    marker = torch.zeros_like(values)
+    marker[:, 0] = -1.0
+    marker[rows, lengths - 1] = -1.0
+    marker[rows, first] = 1.0
+    marker[rows, second] = 1.0
+    values = torch.where(inside, values, 0.0)
+    values = torch.where((t == 0) & (marker == 1.0), 0.0, values)  # a marked first pair holds 0
+    x = torch.stack([values, marker], dim=-1)  # (B, L, 2)
+    y = 0.5 + (values * (marker == 1.0)).sum(dim=1, keepdim=True) / 4  # (B, 1)
+    mask = t == (lengths - 1).unsqueeze(1)  # (B, L): each sequence's own last step
+    return Batch(x, y, mask)
+
+
 class Adding(Task):
     name = "adding"
     n_features = 2
     n_out = 1
-    readout = "last"
-    metric_name = "mse"
 
-    def __init__(self, length: int = 100, threshold: float = 0.01):
-        require(isinstance(length, int) and length >= 2, "task.length", length, "an integer >= 2 (one marker per half)")
-        require(threshold > 0, "task.threshold", threshold, "a positive test MSE")
-        self.length, self.threshold = length, threshold
+    def __init__(self, length: int = 100, threshold: float | None = None, style: str = "le",
+                 tolerance: float = 0.04):
+        require(style in STYLES, "task.style", style, "one of " + ", ".join(STYLES))
+        if style == "le":
+            require(isinstance(length, int) and length >= 2, "task.length", length,
+                    "an integer >= 2 (one marker per half)")
+            threshold = 0.01 if threshold is None else threshold
+            require(threshold > 0, "task.threshold", threshold, "a positive test MSE")
+        else:
+            require(isinstance(length, int) and length >= 20, "task.length", length,
+                    "an integer >= 20 for style=hochreiter (X1 is one of the first ten pairs, X2 in the first half)")
+            threshold = 0.99 if threshold is None else threshold
+            require(0 < threshold <= 1, "task.threshold", threshold,
+                    "a fraction of test sequences in (0, 1] for style=hochreiter")
+            require(0 < tolerance, "task.tolerance", tolerance, "a positive absolute error")
+        self.length, self.threshold, self.style, self.tolerance = length, threshold, style, tolerance
+        self.readout = "last" if style == "le" else "all"
+        self.metric_name = "mse" if style == "le" else "seq_acc"
 
     @property
     def baseline_loss(self) -> float:
-        return 1 / 6  # Var(X1 + X2) for X uniform on [0, 1]
+        if self.style == "le":
+            return 1 / 6  # Var(X1 + X2) for X uniform on [0, 1]
+        half = self.length // 2
+        p0 = 1 / 10 + 9 / 10 / (half - 1)  # the expected number of marked values zeroed at pair 0
+        return (2 - p0) / 3 / 16
+
+    @property
+    def chrono_tmax(self) -> float:
+        """The horizon T_max for the LSTM's chrono init (Tallec & Ollivier 2018): T, as in its reproduction."""
+        return self.length
 
     def batch(self, batch_size: int, seed: int, step: int, device="cpu", split: str = TRAIN) -> Batch:
         g = generator(seed, step, split, device)
         T, half = self.length, self.length // 2
-        values = torch.rand(batch_size, T, generator=g, device=device)
-        first = torch.randint(0, half, (batch_size,), generator=g, device=device)
-        second = torch.randint(half, T, (batch_size,), generator=g, device=device)
-        return make_sequences(values, first, second)
+        if self.style == "le":
+            values = torch.rand(batch_size, T, generator=g, device=device)
+            first = torch.randint(0, half, (batch_size,), generator=g, device=device)
+            second = torch.randint(half, T, (batch_size,), generator=g, device=device)
+            return make_sequences(values, first, second)
+        L = T + T // 10
+        values = torch.rand(batch_size, L, generator=g, device=device) * 2 - 1
+        lengths = torch.randint(T, L + 1, (batch_size,), generator=g, device=device)
+        first = torch.randint(0, 10, (batch_size,), generator=g, device=device)
+        r = torch.randint(0, half - 1, (batch_size,), generator=g, device=device)
+        second = r + (r >= first).long()  # uniform over the first T/2 pairs other than `first`
+        return make_hochreiter(values, first, second, lengths)
+
+    def _pred(self, out: torch.Tensor, batch: Batch) -> torch.Tensor:
+        return out if batch.mask is None else out[batch.mask]  # (B, 1): the last step of each sequence
 
     def loss(self, out: torch.Tensor, batch: Batch) -> torch.Tensor:
-        return F.mse_loss(out, batch.y)  # out: (B, 1)
+        return F.mse_loss(self._pred(out, batch), batch.y)  # out: (B, 1), or (B, L, 1) with a mask
 
     def metric(self, out: torch.Tensor, batch: Batch) -> float:
-        return self.loss(out, batch).item()
+        if self.style == "le":
+            return self.loss(out, batch).item()
+        return self.correct(self._pred(out, batch), batch.y).float().mean().item()
+
+    def correct(self, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(B,) bool: the 1997 rule, |error| < tolerance at the sequence end."""
+        return ((pred - y).abs() < self.tolerance).squeeze(-1)
+
+    def extra_metrics(self, out: torch.Tensor, batch: Batch) -> dict[str, float]:
+        return {} if self.style == "le" else {"mse": self.loss(out, batch).item()}
 
     def solved(self, metric: float) -> bool:
-        return metric < self.threshold
+        return metric < self.threshold if self.style == "le" else metric >= self.threshold
