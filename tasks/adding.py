@@ -50,6 +50,14 @@ def make_sequences(values: torch.Tensor, first: torch.Tensor, second: torch.Tens
     return Batch(x, y, None)
 
 
+def draw_marked(batch_size: int, T: int, g: torch.Generator, device):
+    """Values uniform in [0, 1] and one marked position in each half (Le et al.'s layout)."""
+    values = torch.rand(batch_size, T, generator=g, device=device)
+    first = torch.randint(0, T // 2, (batch_size,), generator=g, device=device)
+    second = torch.randint(T // 2, T, (batch_size,), generator=g, device=device)
+    return values, first, second
+
+
 def make_hochreiter(values: torch.Tensor, first: torch.Tensor, second: torch.Tensor, lengths: torch.Tensor) -> Batch:
     """The 1997 layout of (B, L) values, marked at `first` and `second`, sequence b being
     lengths[b] <= L long (the rest is padding). Pure and deterministic."""
@@ -111,10 +119,7 @@ class Adding(Task):
         g = generator(seed, step, split, device)
         T, half = self.length, self.length // 2
         if self.style == "le":
-            values = torch.rand(batch_size, T, generator=g, device=device)
-            first = torch.randint(0, half, (batch_size,), generator=g, device=device)
-            second = torch.randint(half, T, (batch_size,), generator=g, device=device)
-            return make_sequences(values, first, second)
+            return make_sequences(*draw_marked(batch_size, T, g, device))
         L = T + T // 10
         values = torch.rand(batch_size, L, generator=g, device=device) * 2 - 1
         lengths = torch.randint(T, L + 1, (batch_size,), generator=g, device=device)

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from tasks import TRAIN, Batch, Task, generator, require
+from tasks.adding import draw_marked
 from tasks.adding import make_sequences as mark
 
 
@@ -48,11 +49,7 @@ class Multiplication(Task):
 
     def batch(self, batch_size: int, seed: int, step: int, device="cpu", split: str = TRAIN) -> Batch:
         g = generator(seed, step, split, device)
-        T, half = self.length, self.length // 2
-        values = torch.rand(batch_size, T, generator=g, device=device)
-        first = torch.randint(0, half, (batch_size,), generator=g, device=device)
-        second = torch.randint(half, T, (batch_size,), generator=g, device=device)
-        return make_sequences(values, first, second)
+        return make_sequences(*draw_marked(batch_size, self.length, g, device))
 
     def loss(self, out: torch.Tensor, batch: Batch) -> torch.Tensor:
         return F.mse_loss(out, batch.y)  # out: (B, 1)

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from conftest import ROOT, compose_cfg, read_result, run_cli
+from conftest import compose_cfg, read_result, run_cli
 from lstm_bench.records import read_jsonl
 from lstm_bench.train import run
 
