@@ -17,6 +17,24 @@ from lstm_bench.records import finished_result, git_state
 from lstm_bench.train import run
 from tasks import ConfigError
 
+CONF = Path(__file__).resolve().parent / "conf"
+
+
+def unknown_choice(args: list[str]) -> str | None:
+    """One line for a config-group choice that does not exist (`model=transformer`), naming the
+    valid ones; Hydra would say it in a dozen lines with its search path."""
+    for arg in args:
+        key, sep, value = arg.lstrip("+~").partition("=")
+        group = CONF / key
+        if not sep or key.startswith("hydra") or not group.is_dir() or "(" in value:
+            continue  # not a group choice, or a sweep function such as glob(...): Hydra's to judge
+        choices = sorted(p.stem for p in group.glob("*.yaml"))
+        for v in value.split(","):
+            if v and v not in choices:
+                return f"{key}={v!r} is not allowed: one of {', '.join(choices)}"
+    return None
+
+
 
 def bad_input(err: BaseException) -> ConfigError | None:
     """The ConfigError behind `err`, if any (hydra.utils.instantiate wraps what it calls)."""
@@ -55,4 +73,6 @@ def main(cfg: DictConfig) -> dict:
 
 
 if __name__ == "__main__":
+    if (bad := unknown_choice(sys.argv[1:])) and os.environ.get("HYDRA_FULL_ERROR") != "1":
+        sys.exit(f"error: {bad}")
     main()

@@ -133,8 +133,10 @@ def test_real_two_job_multirun(tmp_path):
 
 
 BAD = [
-    (["model=transformer"], "transformer", "lstm"),
-    (["task=parity"], "parity", "adding"),
+    (["model=transformer"], "model='transformer'", "one of gru, irnn, lstm, lstm_cell, lstm_triton, rnn"),
+    (["task=parity"], "task='parity'", "adding, assoc_recall, copy"),
+    (["-m", "model=rnn,transformer"], "model='transformer'", "lstm_cell"),
+    (["+experiment=nope"], "experiment='nope'", "quick"),
     (["task.length=-5"], "task.length=-5", ">= 2"),
     (["task=copy", "task.length=0"], "task.length=0", "positive"),
     (["model.hidden_size=0"], "model.hidden_size=0", "positive"),
@@ -151,4 +153,5 @@ def test_bad_input_is_one_clear_line(tmp_path, args, bad, allowed):
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     assert bad in proc.stderr and allowed in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr  # one line, not a page
     assert not (tmp_path / "run" / "result.json").exists()
