@@ -42,6 +42,28 @@ def _tanh(x):
 
 
 @triton.jit
+def _load_gates(p, H, mask, acc):
+    """The four gate columns of a (b, j) cell, at k*H + j in nn.LSTM's order i, f, g, o."""
+    a = tl.load(p, mask=mask, other=0.0).to(acc)
+    b = tl.load(p + H, mask=mask, other=0.0).to(acc)
+    c = tl.load(p + 2 * H, mask=mask, other=0.0).to(acc)
+    d = tl.load(p + 3 * H, mask=mask, other=0.0).to(acc)
+    return a, b, c, d
+
+
+@triton.jit
+def _lstm_cell(zi, zf, zg, zo, c_prev):
+    """The gate math of one step: pre-activations and c_{t-1} -> i, f, g, o, c_t, h_t."""
+    i = tl.sigmoid(zi)
+    f = tl.sigmoid(zf)
+    g = _tanh(zg)
+    o = tl.sigmoid(zo)
+    c = f * c_prev + i * g  # the conveyor belt: keep f of the old memory, add i of the new content
+    h = o * _tanh(c)
+    return i, f, g, o, c, h
+
+
+@triton.jit
 def lstm_fused_fwd_kernel(
     g_ptr,       # (B, 4H) in: gate pre-activations; out: activations i, f, g, o
     c_prev_ptr,  # (B, H) c_{t-1}, compute dtype (fp32 / fp64)
@@ -61,18 +83,9 @@ def lstm_fused_fwd_kernel(
     # consecutive j are consecutive addresses, so every load below is coalesced
     gp = g_ptr + b * (4 * H) + j
     acc = c_ptr.dtype.element_ty  # the cell state's dtype is the compute dtype
-    zi = tl.load(gp, mask=mask, other=0.0).to(acc)
-    zf = tl.load(gp + H, mask=mask, other=0.0).to(acc)
-    zg = tl.load(gp + 2 * H, mask=mask, other=0.0).to(acc)
-    zo = tl.load(gp + 3 * H, mask=mask, other=0.0).to(acc)
+    zi, zf, zg, zo = _load_gates(gp, H, mask, acc)
     c_prev = tl.load(c_prev_ptr + offs, mask=mask, other=0.0).to(acc)
-
-    i = tl.sigmoid(zi)
-    f = tl.sigmoid(zf)
-    g = _tanh(zg)
-    o = tl.sigmoid(zo)
-    c = f * c_prev + i * g
-    h = o * _tanh(c)
+    i, f, g, o, c, h = _lstm_cell(zi, zf, zg, zo, c_prev)
 
     tl.store(c_ptr + offs, c, mask=mask)
     tl.store(h_ptr + offs, h.to(h_ptr.dtype.element_ty), mask=mask)
@@ -107,10 +120,7 @@ def lstm_fused_bwd_kernel(
     j = offs % H
     gp = g_ptr + b * (4 * H) + j
     acc = dc_ptr.dtype.element_ty
-    i = tl.load(gp, mask=mask, other=0.0).to(acc)
-    f = tl.load(gp + H, mask=mask, other=0.0).to(acc)
-    g = tl.load(gp + 2 * H, mask=mask, other=0.0).to(acc)
-    o = tl.load(gp + 3 * H, mask=mask, other=0.0).to(acc)
+    i, f, g, o = _load_gates(gp, H, mask, acc)
     c_prev = tl.load(c_prev_ptr + offs, mask=mask, other=0.0).to(acc)
     c = tl.load(c_ptr + offs, mask=mask, other=0.0).to(acc)
     dh = tl.load(dh_ptr + offs, mask=mask, other=0.0).to(acc)

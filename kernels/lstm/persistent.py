@@ -34,7 +34,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .fused import INTERPRETED, _compute_dtype, _input_projection, _prepare, _recurrent_backward, _tanh
+from .fused import INTERPRETED, _compute_dtype, _input_projection, _lstm_cell, _prepare, _recurrent_backward
 
 W_ON_CHIP_BYTES = 128 * 1024  # per-program W_hh slice budget (H100: 227 KiB shared memory per SM)
 H_TILE_ELEMS = 16 * 1024      # largest (BLOCK_B, HP) h operand a program loads per step
@@ -104,12 +104,7 @@ def lstm_persistent_fwd_kernel(
         zf = tl.load(xw_t + H + g_off, mask=s_mask, other=0.0).to(acc) + _mm(h, w_f, IEEE).to(acc)
         zg = tl.load(xw_t + 2 * H + g_off, mask=s_mask, other=0.0).to(acc) + _mm(h, w_g, IEEE).to(acc)
         zo = tl.load(xw_t + 3 * H + g_off, mask=s_mask, other=0.0).to(acc) + _mm(h, w_o, IEEE).to(acc)
-        i = tl.sigmoid(zi)
-        f = tl.sigmoid(zf)
-        g = _tanh(zg)
-        o = tl.sigmoid(zo)
-        c = f * c + i * g
-        hn = o * _tanh(c)
+        i, f, g, o, c, hn = _lstm_cell(zi, zf, zg, zo, c)
         hn = tl.where(s_mask, hn, 0.0)  # padded units must stay exactly 0: they feed the next dot
 
         tl.store(hs_t + s_off, hn.to(dt), mask=s_mask)
