@@ -11,10 +11,10 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from lstm_bench.records import finished_result, git_state
-from lstm_bench.train import run
+from lstm_bench.train import plain_config, run
 from tasks import ConfigError
 
 CONF = Path(__file__).resolve().parent / "conf"
@@ -51,7 +51,7 @@ def main(cfg: DictConfig) -> dict:
     multirun = hc.mode == RunMode.MULTIRUN
     run_dir = Path(hc.runtime.output_dir)
     if multirun:  # resume: a job that already finished with this config and code is not run again
-        done = finished_result(run_dir, OmegaConf.to_container(cfg, resolve=True), git_state())
+        done = finished_result(run_dir, plain_config(cfg), git_state())
         if done is not None:
             print(f"{run_dir.name}: already {done['status']} with this config and code, not run again")
             return done
