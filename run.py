@@ -13,9 +13,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from lstm_bench.errors import ConfigError
 from lstm_bench.records import finished_result, git_state
 from lstm_bench.train import plain_config, run
-from tasks import ConfigError
 
 CONF = Path(__file__).resolve().parent / "conf"
 

@@ -6,7 +6,7 @@ their own options. Each failure is one line naming the key, the bad value and wh
 import torch
 from omegaconf import DictConfig
 
-from tasks import ConfigError, require
+from lstm_bench.errors import ConfigError, require
 
 DEVICES = ("auto", "cpu", "cuda")
 

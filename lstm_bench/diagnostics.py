@@ -28,7 +28,8 @@ from dataclasses import replace
 import torch
 
 from lstm_bench import diagnostic_plots as plots
-from tasks import TEST, require
+from lstm_bench.errors import require
+from tasks import TEST
 
 HIST_BINS = 50
 # the GRU's update gate z is the share of h it keeps (h = (1-z)*n + z*h): its forget gate, reported beside f

@@ -34,20 +34,25 @@ def _clean(obj):
     return obj
 
 
-def write_json(path: Path, obj) -> None:
-    """Write `obj` as JSON to `path` atomically."""
+def write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically: a temporary file in the same directory, then os.replace."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(_clean(obj), f, indent=2, sort_keys=True, allow_nan=False)
-            f.write("\n")
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json(path: Path, obj) -> None:
+    """Write `obj` as JSON to `path` atomically, NaN and Inf as null."""
+    write_text(path, json.dumps(_clean(obj), indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
 def read_json(path: Path):

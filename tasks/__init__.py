@@ -38,16 +38,6 @@ import torch
 TRAIN, TEST = "train", "test"
 
 
-class ConfigError(ValueError):
-    """Bad input (a task option, and the harness's own keys too): one line naming the key, the value and what is allowed."""
-
-
-def require(ok: bool, key: str, value, allowed: str) -> None:
-    """Raise a one-line ConfigError unless `ok`."""
-    if not ok:
-        raise ConfigError(f"{key}={value!r} is not allowed: {allowed}")
-
-
 def generator(seed: int, step: int, split: str, device) -> torch.Generator:
     """The random stream of one batch.
 

@@ -33,7 +33,8 @@ zeroed first pair: P(X1 = pair 0) = 1/10 and P(X2 = pair 0) = 9/10 / (T/2 - 1).
 import torch
 import torch.nn.functional as F
 
-from tasks import TRAIN, Batch, Task, generator, require
+from lstm_bench.errors import require
+from tasks import TRAIN, Batch, Task, generator
 
 STYLES = ("le", "hochreiter")
 

@@ -21,7 +21,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from tasks import TRAIN, Batch, Task, generator, require
+from lstm_bench.errors import require
+from tasks import TRAIN, Batch, Task, generator
 
 
 def make_sequences(keys: torch.Tensor, values: torch.Tensor, query_pairs: torch.Tensor, query_steps: torch.Tensor,

@@ -16,7 +16,8 @@ The best constant guess is E[X1 X2] = 1/4, whose MSE is Var(X1 X2) = E[X^2]^2 - 
 import torch
 import torch.nn.functional as F
 
-from tasks import TRAIN, Batch, Task, generator, require
+from lstm_bench.errors import require
+from tasks import TRAIN, Batch, Task, generator
 from tasks.adding import draw_marked
 from tasks.adding import make_sequences as mark
 

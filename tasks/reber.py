@@ -52,7 +52,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from tasks import TEST, TRAIN, Batch, Task, generator, require
+from lstm_bench.errors import require
+from tasks import TEST, TRAIN, Batch, Task, generator
 
 SYMBOLS = "BTPSXVE"
 SB, ST, SP, SS, SX, SV, SE = range(7)

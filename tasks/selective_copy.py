@@ -19,7 +19,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from tasks import TRAIN, Batch, Task, generator, require
+from lstm_bench.errors import require
+from tasks import TRAIN, Batch, Task, generator
 
 
 def make_sequences(symbols: torch.Tensor, positions: torch.Tensor, length: int, n_symbols: int) -> Batch:

@@ -26,7 +26,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from tasks import TRAIN, Batch, Task, generator, require
+from lstm_bench.errors import require
+from tasks import TRAIN, Batch, Task, generator
 
 PAD, A, X, Y, E, B = 0, 1, 5, 6, 7, 8  # distractors a-d are 1..4
 N_DISTRACTORS = 4

@@ -15,7 +15,8 @@ from lstm_bench.models import SeqModel
 from lstm_bench.models.lstm import LSTM
 from lstm_bench.records import read_jsonl
 from run import bad_input
-from tasks import TEST, TRAIN, ConfigError, generator
+from lstm_bench.errors import ConfigError
+from tasks import TEST, TRAIN, generator
 from tasks import adding, assoc_recall, copy, multiplication, reber, selective_copy, temporal_order
 from tasks.reber import SYMBOLS
 

@@ -18,7 +18,7 @@ from lstm_bench.models.lstm import LSTM
 from lstm_bench.models.lstm_cell import VARIANTS, LSTMCell
 from lstm_bench.records import read_jsonl
 from lstm_bench.train import build, run
-from tasks import ConfigError
+from lstm_bench.errors import ConfigError
 
 F64 = torch.float64
 

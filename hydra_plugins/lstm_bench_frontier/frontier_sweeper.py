@@ -13,10 +13,8 @@ A probe counts as solved when the job returns a dict whose `status` is "solved" 
 """
 
 import itertools
-import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -30,6 +28,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.lstm_bench_frontier.search import LengthSearch
+from lstm_bench.records import write_json
 
 log = logging.getLogger(__name__)
 
@@ -49,18 +48,6 @@ class FrontierSweeperConf:
 
 ConfigStore.instance().store(group="hydra/sweeper", name="frontier", node=FrontierSweeperConf,
                              provider="lstm_bench")
-
-
-def _write_json(path: Path, obj) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def outcome(job_return) -> tuple[bool, dict]:
@@ -169,7 +156,7 @@ class FrontierSweeper(Sweeper):
     def save(self, sweep_dir: Path, searches: List[LengthSearch], records: List[dict], complete: bool) -> None:
         for s, rec in zip(searches, records):
             rec.update(frontier=s.solved_max, first_failure=s.failed_min, capped=s.capped, done=s.done)
-        _write_json(sweep_dir / "frontier.json", {
+        write_json(sweep_dir / "frontier.json", {
             "length_key": self.length_key, "start": self.start, "resolution": self.resolution,
             "rel_resolution": self.rel_resolution,
             "max_length": self.max_length, "min_length": self.min_length, "complete": complete,

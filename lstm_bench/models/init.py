@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from tasks import require
+from lstm_bench.errors import require
 
 INITS = ("default", "forget_bias", "chrono")
 FORGET_BIAS = 1.0  # init=forget_bias with model.forget_bias=null

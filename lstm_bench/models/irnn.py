@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 
 from lstm_bench.models.rnn import RNN
-from tasks import require
+from lstm_bench.errors import require
 
 
 class IRNN(RNN):

@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 
 from lstm_bench.models.init import init_gate_biases, init_name
-from tasks import require
+from lstm_bench.errors import require
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import os
 import torch
 
 from lstm_bench.models.lstm import LSTM
-from tasks import ConfigError
+from lstm_bench.errors import ConfigError
 
 
 def _gpu_or_interpreter() -> bool:
