@@ -1,4 +1,5 @@
-"""The one place that knows W&B. It mirrors the local records; it is never the only copy.
+"""The one place that knows W&B: it turns the harness's plain data into W&B objects and mirrors
+the local records; it is never the only copy.
 
 Every call is guarded: if W&B fails (no network in online mode, a broken install), the run
 goes on with a one-line warning and its local records are still written.
@@ -14,12 +15,36 @@ def _warn(what: str, err: Exception) -> None:
           file=sys.stderr)
 
 
+def _settings(wandb):
+    """Every run this module starts: quiet, and nothing of the machine recorded but what we choose."""
+    return wandb.Settings(
+        silent=True,
+        console="off",  # the run's terminal output stays out of the record
+        disable_git=True,  # we record the commit ourselves; a remote URL may carry a token
+        save_code=False,
+        x_disable_stats=True,
+        x_save_requirements=False,
+    )
+
+
 class NullLogger:
-    """`logger=none`."""
+    """`logger=none`, and the logger interface: callers hand over plain data (numbers, lists, numpy
+    arrays), never W&B objects."""
 
     def start(self, run_dir: Path, config: dict, name: str, group: str | None) -> None: ...
-    def log(self, row: dict, step: int) -> None: ...
-    def log_media(self, media: dict, step: int) -> None: ...
+
+    def log(self, row: dict, step: int) -> None:
+        """Scalars: {key: number}."""
+
+    def log_histograms(self, histograms: dict, step: int) -> None:
+        """{key: (counts, edges)}: numpy's histogram, len(edges) == len(counts) + 1."""
+
+    def log_image(self, key: str, pixels, caption: str, step: int) -> None:
+        """pixels: (H, W, 3) uint8."""
+
+    def log_curves(self, key: str, xs: list, ys: list, labels: list, title: str, xname: str, step: int) -> None:
+        """Several curves on one x axis, one plot: ys[i] against xs, named labels[i]."""
+
     def finish(self, result: dict) -> None: ...
 
 
@@ -36,20 +61,12 @@ class WandbLogger(NullLogger):
         try:
             import wandb
 
-            settings = wandb.Settings(
-                silent=True,
-                console="off",  # the run's terminal output stays out of the record
-                disable_git=True,  # we record the commit ourselves; a remote URL may carry a token
-                save_code=False,
-                x_disable_stats=True,
-                x_save_requirements=False,
-            )
             # reinit="finish_previous": joblib reuses worker processes, and a run left open
-            # would leak into the next job (wandb #2877)
+            # would leak into the next job
             self.run = wandb.init(
                 mode=self.mode, project=self.project, entity=self.entity, dir=str(run_dir), name=name,
                 group=self.group or group, tags=self.tags, config=config, reinit="finish_previous",
-                settings=settings,
+                settings=_settings(wandb),
             )
         except Exception as err:  # noqa: BLE001: W&B must never stop a run
             _warn("init", err)
@@ -63,14 +80,25 @@ class WandbLogger(NullLogger):
                 _warn("log", err)
                 self.run = None
 
-    def log_media(self, media, step):
-        """`media` maps keys to callables that build W&B objects, so nothing wandb-specific
-        leaves this module: {"f_hist": lambda wandb: wandb.Histogram(values)}."""
+    def log_histograms(self, histograms, step):
+        self._log_media(lambda wandb: {k: wandb.Histogram(np_histogram=(counts, edges))
+                                       for k, (counts, edges) in histograms.items()}, step)
+
+    def log_image(self, key, pixels, caption, step):
+        self._log_media(lambda wandb: {key: wandb.Image(pixels, caption=caption)}, step)
+
+    def log_curves(self, key, xs, ys, labels, title, xname, step):
+        self._log_media(lambda wandb: {key: wandb.plot.line_series(xs=xs, ys=ys, keys=labels, title=title,
+                                                                   xname=xname)}, step)
+
+    def _log_media(self, build, step):
+        """Logs the row `build(wandb)` makes. A failed medium costs that medium only: the run stays
+        on, unlike a failed scalar row."""
         if self.run is not None:
             try:
                 import wandb
 
-                self.run.log({k: make(wandb) for k, make in media.items()}, step=step)
+                self.run.log(build(wandb), step=step)
             except Exception as err:  # noqa: BLE001
                 _warn("log", err)
 
@@ -98,8 +126,7 @@ def log_sweep_table(logger, group: str, key: str, columns: list, rows: list, run
         run = wandb.init(mode=logger.mode, project=logger.project, entity=logger.entity, dir=str(run_dir),
                          name=f"{logger.group or group}-summary", group=logger.group or group, job_type="summary",
                          tags=logger.tags, reinit="finish_previous",
-                         settings=wandb.Settings(silent=True, console="off", disable_git=True, save_code=False,
-                                                 x_disable_stats=True, x_save_requirements=False))
+                         settings=_settings(wandb))
         run.log({key: wandb.Table(columns=list(columns), data=[list(r) for r in rows])})
         run.finish(exit_code=0)
     except Exception as err:  # noqa: BLE001: W&B must never stop a sweep

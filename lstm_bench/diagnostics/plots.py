@@ -1,22 +1,25 @@
-"""The diagnostics' pictures: PNGs in the run directory and pixel arrays for W&B.
+"""The diagnostics' pictures: PNGs in the run directory, and the plain data the logger turns into media.
 
-Figures are drawn on matplotlib's Agg canvas directly, without pyplot, so no global backend
-or figure state is touched (a run may be one of many in a worker process).
+The logger gets numpy arrays and lists only (histogram counts and edges, a pixel array, log10
+curves): what a W&B object is stays in lstm_bench/wandb_logger.py.
 """
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 
-CMAP = "viridis"
+from lstm_bench.figures import CMAP, new_figure, save
+
+TINY = sys.float_info.min  # float64's smallest normal number: the probe's floor for a norm
 
 
 def histogram(counts: list) -> tuple[np.ndarray, np.ndarray]:
-    """Counts in equal bins on [0, 1] -> numpy's (counts, edges), which wandb.Histogram takes."""
+    """Counts in equal bins on [0, 1] -> numpy's (counts, edges)."""
     return np.asarray(counts), np.linspace(0.0, 1.0, len(counts) + 1)
 
 
@@ -26,16 +29,16 @@ def heatmap_rgb(values) -> np.ndarray:
     return (rgba[..., :3] * 255).astype(np.uint8)
 
 
-def _save(fig: Figure, path) -> None:
-    FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=110)
+def log10_curve(norms: list) -> list:
+    """log10 of a curve of norms, underflows floored like the gradient ratio."""
+    return [math.log10(max(v, TINY)) if math.isfinite(v) else math.nan for v in norms]
 
 
 def grad_through_time(rows: list[dict], path) -> None:
     """‖∂L/∂h_t‖ (and ‖∂L/∂c_t‖ where there is a cell) against t, one line per probe, coloured by step."""
     panels = [k for k in ("grad_h", "grad_c") if k in rows[-1]]
-    fig = Figure(figsize=(6.5, 3.2 * len(panels)), layout="constrained")
-    axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
+    fig, axes = new_figure(len(panels), 1)
+    axes = axes[:, 0]  # (n_panels,)
     cmap = colormaps[CMAP]
     last = max(rows[-1]["step"], 1)
     for ax, key in zip(axes, panels):
@@ -56,19 +59,17 @@ def grad_through_time(rows: list[dict], path) -> None:
     if len(rows) <= 12:
         axes[0].legend(fontsize=7, ncol=2)
     else:  # too many lines to label: a colour bar of the step instead
-        from matplotlib.cm import ScalarMappable
-        from matplotlib.colors import Normalize
         fig.colorbar(ScalarMappable(Normalize(0, last), cmap), ax=list(axes), label="training step")
-    _save(fig, path)
+    save(fig, path)
 
 
 def forget_heatmap(f, step: int, path) -> None:
     """f_t of one probe example as units x time: bright rows hold their memory, dark rows erase it."""
-    fig = Figure(figsize=(6.5, 4.0), layout="constrained")
-    ax = fig.subplots()
+    fig, axes = new_figure(panel_size=(6.5, 4.0))
+    ax = axes[0, 0]
     im = ax.imshow(np.asarray(f), aspect="auto", interpolation="nearest", cmap=CMAP, vmin=0.0, vmax=1.0)
     ax.set_xlabel("t")
     ax.set_ylabel("unit")
     ax.set_title(f"forget gate f_t, one probe example, step {step}")
     fig.colorbar(im, ax=ax, label="f")
-    _save(fig, path)
+    save(fig, path)

@@ -1,6 +1,6 @@
-"""Why a model learns a long dependency or not: the gradient through time and the gates.
+"""The probe: one measurement of the gradient through time and the gates, as a plain record.
 
-On a fixed probe batch from the test seeds, every `diag.every` evaluations and once at the end:
+What one probe records, on a fixed batch from the test seeds:
     grad_h[t]             ‖∂L/∂h_t‖ per example, averaged over the batch; L = task.dependency_loss,
                           the loss where the dependency ends
     grad_c[t]             ‖∂L/∂c_t‖, the gradient along the memory cell (recurrences with a cell)
@@ -22,20 +22,13 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 from dataclasses import replace
 
 import torch
 
-from lstm_bench import diagnostic_plots as plots
-from lstm_bench.errors import require
-from tasks import TEST
-
 HIST_BINS = 50
 # the GRU's update gate z is the share of h it keeps (h = (1-z)*n + z*h): its forget gate, reported beside f
 GATES = {"i": "input", "f": "forget", "o": "output", "z": "update"}
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
-RESULT_KEYS = ("grad_ratio_log10", "grad_decay_per_step", "forget_mean", "forget_timescale_median")
 
 
 def span(batch) -> tuple[int, int]:
@@ -140,89 +133,7 @@ def measure(model, task, batch, dtype=torch.float64) -> tuple[dict, torch.Tensor
 
 
 def scalars(row: dict) -> dict:
-    """A record's scalars under W&B keys: diag/NAME, diag/param_grad/PARAM."""
+    """A record's scalars under the logger's keys: diag/NAME, diag/param_grad/PARAM."""
     out = {f"diag/{k}": v for k, v in row.items() if isinstance(v, (int, float)) and k != "step"}
     out.update({f"diag/param_grad/{n}": v for n, v in row.get("param_grad_norm", {}).items()})
     return out
-
-
-def log10_curve(norms: list) -> list:
-    """For plots: log10 of a curve of norms, underflows floored like the ratio."""
-    tiny = torch.finfo(torch.float64).tiny
-    return [math.log10(max(v, tiny)) if math.isfinite(v) else math.nan for v in norms]
-
-
-class Diagnostics:
-    """Runs the probe on its schedule, writes diagnostics.jsonl, mirrors to W&B, draws the PNGs.
-
-    `diag.every` counts evaluations (step 0, the fresh model, is the first): 1 probes at every
-    evaluation, 0 turns diagnostics off.
-    """
-
-    def __init__(self, cfg, task, seed: int, device):
-        every = 0 if cfg is None else cfg.every  # a config without the diag group: off
-        require(isinstance(every, int) and not isinstance(every, bool) and every >= 0, "diag.every", every,
-                "a whole number of evaluations >= 0 (0 turns diagnostics off)")
-        self.every, self.task = every, task
-        if every:
-            require(isinstance(cfg.batch_size, int) and cfg.batch_size > 0, "diag.batch_size", cfg.batch_size,
-                    "a positive integer")
-            require(cfg.dtype in DTYPES, "diag.dtype", cfg.dtype, "one of " + ", ".join(DTYPES))
-            self.dtype = DTYPES[cfg.dtype]
-            self.batch = task.batch(cfg.batch_size, seed, 0, device, split=TEST)
-        self.rows, self.heatmap, self.n_evals, self.time_s = [], None, 0, 0.0
-
-    def start(self, records, logger) -> None:
-        self.records, self.logger = records, logger
-
-    def at_eval(self, model, step: int) -> None:
-        """Called at every evaluation; probes at every `every`-th."""
-        if self.every and self.n_evals % self.every == 0:
-            self.probe(model, step)
-        self.n_evals += 1
-
-    def probe(self, model, step: int) -> None:
-        if not all(torch.isfinite(p).all() for p in model.parameters()):
-            return  # a diverged model has no gradient worth measuring
-        tic = time.perf_counter()
-        row, heatmap = measure(model, self.task, self.batch, self.dtype)
-        row = {"step": step, **row}
-        self.records.diagnostic(row)
-        self.logger.log(scalars(row), step=step)
-        media = {f"diag/{GATES[k]}_hist": (lambda wandb, c=counts: wandb.Histogram(np_histogram=plots.histogram(c)))
-                 for k, counts in row.get("gate_hist", {}).items()}
-        if heatmap is not None:
-            rgb = plots.heatmap_rgb(heatmap)
-            media["diag/forget_heatmap"] = lambda wandb: wandb.Image(rgb, caption=f"f_t, units x time, step {step}")
-        self.logger.log_media(media, step=step)
-        self.rows.append(row)
-        self.heatmap = heatmap
-        self.time_s += time.perf_counter() - tic
-
-    def finish(self, model, step: int) -> None:
-        """The last probe (unless this step had one), then the curves of every probe and the PNGs."""
-        if not self.every:
-            return
-        if not self.rows or self.rows[-1]["step"] != step:
-            self.probe(model, step)
-        if not self.rows:
-            return
-        tic = time.perf_counter()
-        media = {}
-        for key in ("grad_h", "grad_c"):
-            if key in self.rows[-1]:
-                T = len(self.rows[-1][key])
-                ys = [log10_curve(r[key]) for r in self.rows]
-                keys = [f"step {r['step']}" for r in self.rows]
-                media[f"diag/{key}_t"] = lambda wandb, ys=ys, keys=keys, key=key, T=T: wandb.plot.line_series(
-                    xs=list(range(T)), ys=ys, keys=keys, title=f"log10 ‖∂L/∂{key[-1]}_t‖", xname="t")
-        self.logger.log_media(media, step=step)
-        plots.grad_through_time(self.rows, self.records.dir / "grad_through_time.png")
-        if self.heatmap is not None:
-            plots.forget_heatmap(self.heatmap, self.rows[-1]["step"], self.records.dir / "forget_gate_heatmap.png")
-        self.time_s += time.perf_counter() - tic
-
-    def result(self) -> dict:
-        """result.json's diagnostic fields: the last probe's, null where not measured."""
-        last = self.rows[-1] if self.rows else {}
-        return {**{k: last.get(k) for k in RESULT_KEYS}, "diag_time_s": self.time_s}
