@@ -13,7 +13,7 @@ events), the forward and the forward+backward of
   loop       the PyTorch cell loop (kernels/lstm/naive.py, gate by gate, in the dtype
              under test; eager, a few reps: it is very slow at T=1024)
   fused      kernels.lstm_fused: one GEMM + one fused kernel per step, CUDA-graph replayed
-  persist    kernels.lstm.persistent.lstm_persistent: the forward recurrence in one
+  persist    kernels.lstm_persistent: the forward recurrence in one
              launch (backward is fused's per-step backward); n/a where it does not cover
              the shape
 and prints one table: times (ms), speedups (reference time / our time, > 1 = faster)
@@ -24,16 +24,20 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root: `kernels`
+import torch
+import triton
+from triton.testing import do_bench
 
-import torch  # noqa: E402
-import triton  # noqa: E402
-from triton.testing import do_bench  # noqa: E402
+# Run as a script, this file's folder comes first on sys.path, and this file (kernels.py)
+# would shadow the `kernels` package it benchmarks: drop the folder, so the package
+# comes from the install (or from PYTHONPATH=. on a machine without one).
+if sys.path and os.path.realpath(sys.path[0] or ".") == os.path.dirname(os.path.realpath(__file__)):
+    del sys.path[0]
 
-from kernels import lstm_fused  # noqa: E402
-from kernels.lstm.fused import clear_graph_cache  # noqa: E402
+from kernels import lstm_fused, lstm_persistent  # noqa: E402
+from kernels.lstm.graphs import clear_graph_cache  # noqa: E402
 from kernels.lstm.naive import lstm_naive  # noqa: E402
-from kernels.lstm.persistent import lstm_persistent, persistent_config  # noqa: E402
+from kernels.lstm.persistent import persistent_config  # noqa: E402
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 METHODS = ("cudnn", "cudnn16", "loop", "fused", "persist")

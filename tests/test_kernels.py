@@ -15,13 +15,14 @@ if not torch.cuda.is_available():
 
 import pytest  # noqa: E402
 
-from kernels import lstm_fused  # noqa: E402
-from kernels.lstm import fused as fused_mod  # noqa: E402
-from kernels.lstm.naive import lstm_naive  # noqa: E402
-from kernels.lstm.persistent import lstm_persistent, persistent_config  # noqa: E402
+from kernels import lstm_fused, lstm_persistent  # noqa: E402
+from kernels.lstm import common, graphs  # noqa: E402
+from kernels.lstm.fused import lstm_fused_bwd, lstm_fused_fwd  # noqa: E402
+from kernels.lstm.naive import lstm_cell_naive, lstm_naive  # noqa: E402
+from kernels.lstm.persistent import persistent_config  # noqa: E402
 
 HAS_CUDA = torch.cuda.is_available()
-INTERPRETED = fused_mod.INTERPRETED
+INTERPRETED = common.INTERPRETED
 DEVICE = torch.device("cuda" if HAS_CUDA and not INTERPRETED else "cpu")
 needs_cuda = pytest.mark.skipif(not HAS_CUDA or INTERPRETED, reason="needs a CUDA GPU (real Triton kernels)")
 
@@ -190,13 +191,12 @@ def test_non_contiguous_inputs():
 
 def test_step_launchers_match_cell():
     # the two kernels on their own: one step forward, one step backward vs autograd of the cell
-    from kernels.lstm.naive import lstm_cell_naive
     B, H = 5, 13
     g = torch.Generator().manual_seed(4)
     pre = torch.randn(B, 4 * H, generator=g, dtype=torch.float64)
     c_prev = torch.randn(B, H, generator=g, dtype=torch.float64)
     act = pre.clone().to(DEVICE)
-    h, c = fused_mod.lstm_fused_fwd(act, c_prev.to(DEVICE))
+    h, c = lstm_fused_fwd(act, c_prev.to(DEVICE))
     # the cell with identity weights on a one-hot "input" reproduces the pre-activations
     eye = torch.eye(4 * H, dtype=torch.float64)
     pre_l = pre.clone().requires_grad_(True)
@@ -212,8 +212,8 @@ def test_step_launchers_match_cell():
     dh = torch.randn(B, H, generator=g, dtype=torch.float64)
     dho = torch.randn(B, 2, H, generator=g, dtype=torch.float64)[:, 1]  # strided rows, like dout[:, t]
     dc = torch.randn(B, H, generator=g, dtype=torch.float64)
-    dgates, dc_prev = fused_mod.lstm_fused_bwd(act, c_prev.to(DEVICE), c, dh.to(DEVICE),
-                                               dc.clone().to(DEVICE), dh_out=dho.to(DEVICE))
+    dgates, dc_prev = lstm_fused_bwd(act, c_prev.to(DEVICE), c, dh.to(DEVICE),
+                                     dc.clone().to(DEVICE), dh_out=dho.to(DEVICE))
     dpre, dcp = torch.autograd.grad([hr, cr], [pre_l, c_l], [dh + dho, dc])
     assert_rel(dgates.cpu(), dpre, torch.float64, "dgates")
     assert_rel(dc_prev.cpu(), dcp, torch.float64, "dc_{t-1}")
@@ -230,16 +230,16 @@ def test_graph_bookkeeping_with_a_stand_in_graph(monkeypatch):
             self.body()
 
     def capture(body):
-        body()  # the real _capture warms up with one eager run too
+        body()  # the real capture warms up with one eager run too
         return StandInGraph(body)
 
-    monkeypatch.setattr(fused_mod, "_capture", capture)
-    monkeypatch.setattr(fused_mod, "_graphs_enabled", lambda device, use: True)
-    fused_mod.clear_graph_cache()
+    monkeypatch.setattr(graphs, "capture", capture)
+    monkeypatch.setattr(graphs, "graphs_enabled", lambda device, use: True)
+    graphs.clear_graph_cache()
     try:
         for seed in (0, 1):  # the second call reuses the cached graphs with new inputs
             check_against_reference(lstm_fused, 3, 5, 4, 11, torch.float64, seed=seed)
-        assert len(fused_mod._GRAPH_CACHE) == 2  # one forward, one backward graph
+        assert len(graphs._GRAPH_CACHE) == 2  # one forward, one backward graph
         # two forwards before the first backward must not share the static buffers
         a = make_inputs(3, 5, 4, 11, torch.float64, seed=7)
         b = make_inputs(3, 5, 4, 11, torch.float64, seed=8)
@@ -251,7 +251,7 @@ def test_graph_bookkeeping_with_a_stand_in_graph(monkeypatch):
         g_ref = torch.autograd.grad(lstm_naive(a[0], a[1], *w_ref)[0].sum(), w_ref[1])[0]
         assert_rel(g1.cpu(), g_ref.cpu(), torch.float64, "dw_hh after an interleaved forward")
     finally:
-        fused_mod.clear_graph_cache()
+        graphs.clear_graph_cache()
 
 
 # ---------------------------------------------------------------------------------------
@@ -301,7 +301,7 @@ def test_bad_input(case, match):
 
 
 def test_cpu_tensors_without_interpreter_rejected(monkeypatch):
-    monkeypatch.setattr(fused_mod, "INTERPRETED", False)
+    monkeypatch.setattr(common, "INTERPRETED", False)
     x, state, w_ih, w_hh, b_ih, b_hh = make_inputs(2, 3, 4, 5, torch.float64, device="cpu")
     with pytest.raises(ValueError, match="CUDA device"):
         lstm_fused(x, state, w_ih, w_hh, b_ih, b_hh)
@@ -374,8 +374,8 @@ def test_gpu_cuda_graph_matches_eager_and_repeats():
 def _harness():
     lstm_mod = pytest.importorskip("lstm_bench.models.lstm")
     triton_mod = pytest.importorskip("lstm_bench.models.lstm_triton")
-    tasks = pytest.importorskip("tasks")
-    return lstm_mod.LSTM, triton_mod.LSTMTriton, tasks.ConfigError
+    errors = pytest.importorskip("lstm_bench.errors")
+    return lstm_mod.LSTM, triton_mod.LSTMTriton, errors.ConfigError
 
 
 def test_lstm_triton_loads_nn_lstm_state_dict():
@@ -421,12 +421,15 @@ def test_lstm_triton_without_gpu_is_a_config_error(monkeypatch):
 
 
 def test_lstm_triton_config_mirrors_lstm():
-    yaml = pytest.importorskip("yaml")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    with open(os.path.join(root, "conf/model/lstm.yaml")) as f:
-        base = yaml.safe_load(f)
-    with open(os.path.join(root, "conf/model/lstm_triton.yaml")) as f:
-        ours = yaml.safe_load(f)
+    hydra = pytest.importorskip("hydra")
+    from omegaconf import OmegaConf
+    conf = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf")
+
+    def model_node(name):  # as composed: model/lstm_triton.yaml may build on model/lstm.yaml
+        with hydra.initialize_config_dir(config_dir=conf, version_base=None):
+            return OmegaConf.to_container(hydra.compose("config", overrides=[f"model={name}"]).model)
+
+    base, ours = model_node("lstm"), model_node("lstm_triton")
     assert ours.pop("_target_") == "lstm_bench.models.lstm_triton.LSTMTriton"
     base.pop("_target_")
     assert ours == base

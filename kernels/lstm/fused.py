@@ -1,66 +1,45 @@
-"""Per-step fused-gate LSTM in Triton.
+"""Per-step fused-gate LSTM in Triton: `lstm_fused`, forward and backward over time.
 
-One LSTM layer, nn.LSTM conventions, split the way cuDNN's non-persistent
-path splits it:
+One LSTM layer, nn.LSTM conventions, split the way cuDNN's non-persistent path splits it:
 
-  * the input projection for all T steps is ONE GEMM before the loop:
-    xw = x W_ih^T + b_ih + b_hh                                     (T, B, 4H)
-  * each step is ONE GEMM, gates_t = xw_t + h_{t-1} W_hh^T (cuBLAS addmm_, in
-    place), plus ONE fused Triton kernel (`lstm_fused_fwd_kernel`) that applies
-    the four nonlinearities, updates c and h, and overwrites the pre-activations
-    with the activations, which is all backward needs;
-  * backward walks time in reverse with its own loop (not autograd through T
-    small kernels): per step ONE fused kernel (`lstm_fused_bwd_kernel`) turns
-    dh_t, dc_t into the pre-activation gradient and dc_{t-1}, and ONE GEMM
-    carries dh back through W_hh; the weight, bias and input gradients are
-    three large GEMMs / one reduction over all T*B rows at the end.
+  * the input projection for all T steps is ONE GEMM before the loop (`common.input_projection`);
+  * each step is ONE GEMM, gates_t = xw_t + h_{t-1} W_hh^T (cuBLAS addmm_, in place), plus
+    ONE fused Triton kernel (`lstm_fused_fwd_kernel`) that applies the four nonlinearities,
+    updates c and h, and overwrites the pre-activations with the activations, which is
+    all backward needs;
+  * backward walks time in reverse with its own loop (not autograd through T small
+    kernels): per step ONE fused kernel (`lstm_fused_bwd_kernel`) turns dh_t, dc_t into
+    the pre-activation gradient and dc_{t-1}, and ONE GEMM carries dh back through W_hh;
+    the weight, bias and input gradients are three large GEMMs / one reduction over all
+    T*B rows at the end (`recurrent_backward`).
 
-On CUDA the 2T small launches of each loop are captured once per shape into a
-CUDA graph and replayed: the work per step is a few microseconds, about what a
-kernel launch costs from Python, so without graphs the GPU mostly waits.
+On CUDA both time loops are replayed from CUDA graphs (graphs.py).
 
-Precision: GEMMs run in the input dtype (fp32 accumulate inside cuBLAS); the
-gate math and the cell state c run in fp32 (fp64 for fp64 inputs).
+Chain: kernels -> one-step launchers (`lstm_fused_fwd`, `lstm_fused_bwd`) -> time loops
+-> `LSTMFusedFunction` -> `lstm_fused`. `recurrent_backward` is public because the
+persistent forward (persistent.py) has no backward of its own and reuses this one: it
+lives here, next to the backward kernel it loops over, so that persistent depends on
+fused and not the other way round.
 """
 
-import contextlib
-import os
-from collections import OrderedDict
+from functools import partial
 
 import torch
 import triton
 import triton.language as tl
 
-_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+from . import graphs
+from .common import (as_given, compute_dtype, input_projection, load_gates, lstm_cell, prepare,
+                     state_history, store_gates, tanh)
 
 
 @triton.jit
-def _tanh(x):
-    # tl.tanh does not exist in every supported triton (>= 3.2) and libdevice is not
-    # available in the interpreter; 2*sigmoid(2x) - 1 is exact to rounding for O(1) values
-    return 2.0 * tl.sigmoid(2.0 * x) - 1.0
-
-
-@triton.jit
-def _load_gates(p, H, mask, acc):
-    """The four gate columns of a (b, j) cell, at k*H + j in nn.LSTM's order i, f, g, o."""
-    a = tl.load(p, mask=mask, other=0.0).to(acc)
-    b = tl.load(p + H, mask=mask, other=0.0).to(acc)
-    c = tl.load(p + 2 * H, mask=mask, other=0.0).to(acc)
-    d = tl.load(p + 3 * H, mask=mask, other=0.0).to(acc)
-    return a, b, c, d
-
-
-@triton.jit
-def _lstm_cell(zi, zf, zg, zo, c_prev):
-    """The gate math of one step: pre-activations and c_{t-1} -> i, f, g, o, c_t, h_t."""
-    i = tl.sigmoid(zi)
-    f = tl.sigmoid(zf)
-    g = _tanh(zg)
-    o = tl.sigmoid(zo)
-    c = f * c_prev + i * g  # the conveyor belt: keep f of the old memory, add i of the new content
-    h = o * _tanh(c)
-    return i, f, g, o, c, h
+def _cells(N, H, BLOCK: tl.constexpr):
+    """This program's BLOCK cells of the flattened (B, H) state: offsets, mask, b, j.
+    Gate k of cell (b, j) lives at column k*H + j of row b of a (B, 4H) slab (nn.LSTM
+    order i, f, g, o): consecutive j are consecutive addresses, so gate accesses coalesce."""
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    return offs, offs < N, offs // H, offs % H
 
 
 @triton.jit
@@ -73,29 +52,18 @@ def lstm_fused_fwd_kernel(
     H,
     BLOCK: tl.constexpr,
 ):
-    # one program handles BLOCK (b, j) cells of the flattened (B, H) state
-    pid = tl.program_id(0)
-    offs = pid * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
-    b = offs // H
-    j = offs % H
-    # gate k of cell (b, j) lives at column k*H + j of row b (nn.LSTM order i, f, g, o);
-    # consecutive j are consecutive addresses, so every load below is coalesced
+    offs, mask, b, j = _cells(N, H, BLOCK)
     gp = g_ptr + b * (4 * H) + j
     acc = c_ptr.dtype.element_ty  # the cell state's dtype is the compute dtype
-    zi, zf, zg, zo = _load_gates(gp, H, mask, acc)
+    zi, zf, zg, zo = load_gates(gp, H, mask, acc)
     c_prev = tl.load(c_prev_ptr + offs, mask=mask, other=0.0).to(acc)
-    i, f, g, o, c, h = _lstm_cell(zi, zf, zg, zo, c_prev)
+    i, f, g, o, c, h = lstm_cell(zi, zf, zg, zo, c_prev)
 
     tl.store(c_ptr + offs, c, mask=mask)
     tl.store(h_ptr + offs, h.to(h_ptr.dtype.element_ty), mask=mask)
     # backward needs the activations, not the pre-activations: store them in place,
     # so the forward saves (T, B, 4H) + (T+1, B, H) and recomputes only tanh(c_t)
-    gdt = g_ptr.dtype.element_ty
-    tl.store(gp, i.to(gdt), mask=mask)
-    tl.store(gp + H, f.to(gdt), mask=mask)
-    tl.store(gp + 2 * H, g.to(gdt), mask=mask)
-    tl.store(gp + 3 * H, o.to(gdt), mask=mask)
+    store_gates(gp, H, mask, i, f, g, o)
 
 
 @triton.jit
@@ -113,14 +81,9 @@ def lstm_fused_bwd_kernel(
     HAS_DHO: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    pid = tl.program_id(0)
-    offs = pid * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
-    b = offs // H
-    j = offs % H
-    gp = g_ptr + b * (4 * H) + j
+    offs, mask, b, j = _cells(N, H, BLOCK)
     acc = dc_ptr.dtype.element_ty
-    i, f, g, o = _load_gates(gp, H, mask, acc)
+    i, f, g, o = load_gates(g_ptr + b * (4 * H) + j, H, mask, acc)
     c_prev = tl.load(c_prev_ptr + offs, mask=mask, other=0.0).to(acc)
     c = tl.load(c_ptr + offs, mask=mask, other=0.0).to(acc)
     dh = tl.load(dh_ptr + offs, mask=mask, other=0.0).to(acc)
@@ -129,24 +92,15 @@ def lstm_fused_bwd_kernel(
         dh += tl.load(dho_ptr + b * stride_dho + j, mask=mask, other=0.0).to(acc)
     dc = tl.load(dc_ptr + offs, mask=mask, other=0.0).to(acc)
 
-    tc = _tanh(c)  # recomputed: cheaper than saving another (T, B, H)
+    tc = tanh(c)  # recomputed: cheaper than saving another (T, B, H)
     dc = dc + dh * o * (1.0 - tc * tc)  # through h_t = o * tanh(c_t)
     d_i = dc * g * i * (1.0 - i)        # sigmoid' = s (1 - s)
     d_f = dc * c_prev * f * (1.0 - f)
     d_g = dc * i * (1.0 - g * g)        # tanh' = 1 - tanh^2
     d_o = dh * tc * o * (1.0 - o)
 
-    dgp = dg_ptr + b * (4 * H) + j
-    dgt = dg_ptr.dtype.element_ty
-    tl.store(dgp, d_i.to(dgt), mask=mask)
-    tl.store(dgp + H, d_f.to(dgt), mask=mask)
-    tl.store(dgp + 2 * H, d_g.to(dgt), mask=mask)
-    tl.store(dgp + 3 * H, d_o.to(dgt), mask=mask)
+    store_gates(dg_ptr + b * (4 * H) + j, H, mask, d_i, d_f, d_g, d_o)
     tl.store(dc_ptr + offs, dc * f, mask=mask)  # c_t = f c_{t-1} + ...: dc_{t-1} = dc_t f
-
-
-# triton >= 3.2 decides at decoration time whether a kernel runs in the CPU interpreter
-INTERPRETED = type(lstm_fused_fwd_kernel).__name__ == "InterpretedFunction"
 
 
 def _block(n):
@@ -209,10 +163,9 @@ def lstm_fused_bwd(gates, c_prev, c, dh, dc, dgates=None, dh_out=None):
     return dgates, dc
 
 
-# ---------------------------------------------------------------------------------------
-# time loops (shared by the eager path and the CUDA-graph capture)
+# the time loops: run eagerly, or captured once per shape and replayed (graphs.py)
 
-def _forward_loop(gates, hs, cs, w_hh):
+def forward_loop(gates, hs, cs, w_hh):
     """gates (T, B, 4H): xw on entry, activations on exit; hs (T+1, B, H) and
     cs (T+1, B, H) hold h0/c0 in slot 0 and receive h_t/c_t in slot t+1."""
     T = gates.shape[0]
@@ -222,7 +175,7 @@ def _forward_loop(gates, hs, cs, w_hh):
         lstm_fused_fwd(gates[t], cs[t], hs[t + 1], cs[t + 1])
 
 
-def _backward_loop(gates, cs, dout, dh, dc, dgates, w_hh):
+def backward_loop(gates, cs, dout, dh, dc, dgates, w_hh):
     """Reverse time. dout (B, T, H); dh (B, H) starts as dL/dh_T and ends as dL/dh0;
     dc (B, H) starts as dL/dc_T and ends as dL/dc0; dgates (T, B, 4H) is filled."""
     T = gates.shape[0]
@@ -231,121 +184,25 @@ def _backward_loop(gates, cs, dout, dh, dc, dgates, w_hh):
         torch.mm(dgates[t], w_hh, out=dh)  # (B, 4H) @ (4H, H) -> (B, H): dL/dh_{t-1}
 
 
-# ---------------------------------------------------------------------------------------
-# CUDA graphs: the per-step path is launch-bound, so each loop is captured once per
-# shape and replayed. The graphs own static buffers; callers copy in and clone out.
-
-_GRAPH_CACHE = OrderedDict()
-_GRAPH_CACHE_SIZE = 4
-
-
-def clear_graph_cache():
-    """Drop every captured graph and its static buffers (frees their GPU memory)."""
-    _GRAPH_CACHE.clear()
-
-
-def _capture(fn):
-    # Run the whole loop once eagerly on a side stream first: it compiles every Triton
-    # specialization the loop will launch (the per-step slices' 16-byte alignment varies
-    # with t) and creates the cuBLAS handle, none of which may happen during a capture.
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        fn()
-    torch.cuda.current_stream().wait_stream(s)
-    graph = torch.cuda.CUDAGraph()
-    # thread_local: backward runs on autograd's device thread
-    with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-        fn()
-    return graph
-
-
-class _FwdGraph:
-    def __init__(self, T, B, H, dtype, cdtype, device):
-        self.gates = torch.zeros(T, B, 4 * H, dtype=dtype, device=device)  # (T, B, 4H)
-        self.hs = torch.zeros(T + 1, B, H, dtype=dtype, device=device)      # (T+1, B, H)
-        self.cs = torch.zeros(T + 1, B, H, dtype=cdtype, device=device)     # (T+1, B, H)
-        self.w_hh = torch.zeros(4 * H, H, dtype=dtype, device=device)       # (4H, H)
-
-        def body():
-            _forward_loop(self.gates, self.hs, self.cs, self.w_hh)
-
-        self.graph = _capture(body)
-
-
-class _BwdGraph:
-    def __init__(self, T, B, H, dtype, cdtype, device):
-        self.gates = torch.zeros(T, B, 4 * H, dtype=dtype, device=device)   # (T, B, 4H)
-        self.cs = torch.zeros(T + 1, B, H, dtype=cdtype, device=device)     # (T+1, B, H)
-        self.dout = torch.zeros(B, T, H, dtype=dtype, device=device)        # (B, T, H)
-        self.dh = torch.zeros(B, H, dtype=dtype, device=device)             # (B, H)
-        self.dc = torch.zeros(B, H, dtype=cdtype, device=device)            # (B, H)
-        self.dgates = torch.zeros(T, B, 4 * H, dtype=dtype, device=device)  # (T, B, 4H)
-        self.w_hh = torch.zeros(4 * H, H, dtype=dtype, device=device)       # (4H, H)
-
-        def body():
-            _backward_loop(self.gates, self.cs, self.dout, self.dh, self.dc, self.dgates, self.w_hh)
-
-        self.graph = _capture(body)
-
-
-def _get_graph(kind, T, B, H, dtype, cdtype, device):
-    key = (kind, T, B, H, dtype, str(device))
-    g = _GRAPH_CACHE.get(key)
-    if g is None:
-        # streams and the capture belong to the tensors' GPU (not necessarily the current one)
-        with torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext():
-            g = (_FwdGraph if kind == "fwd" else _BwdGraph)(T, B, H, dtype, cdtype, device)
-        _GRAPH_CACHE[key] = g
-        while len(_GRAPH_CACHE) > _GRAPH_CACHE_SIZE:
-            _GRAPH_CACHE.popitem(last=False)
-    else:
-        _GRAPH_CACHE.move_to_end(key)
-    return g
-
-
-def _graphs_enabled(device, use_cuda_graph):
-    if device.type != "cuda" or INTERPRETED:
-        return False
-    if torch.cuda.is_current_stream_capturing():
-        return False  # the caller is capturing us into its own graph: run eagerly inside it
-    if use_cuda_graph is None:
-        return os.environ.get("LSTM_FUSED_CUDA_GRAPH", "1") != "0"
-    return bool(use_cuda_graph)
-
-
-def _compute_dtype(dtype):
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
-# ---------------------------------------------------------------------------------------
-# autograd
-
-def _input_projection(x_tm, w_ih, b_ih, b_hh, out=None):
-    """xw = x W_ih^T + b_ih + b_hh for all T at once. x_tm (T, B, I) -> (T, B, 4H),
-    written into `out` (T, B, 4H) when given."""
-    T, B, I = x_tm.shape
-    x2 = x_tm.reshape(T * B, I)  # (T*B, I)
-    o2 = None if out is None else out.view(T * B, -1)  # (T*B, 4H)
-    if b_ih is None and b_hh is None:
-        xw = torch.mm(x2, w_ih.t(), out=o2)  # (T*B, 4H)
-    else:
-        if b_ih is None:
-            b = b_hh
-        elif b_hh is None:
-            b = b_ih
+def _loop_graph(loop, T, B, H, dtype, cdtype, device):
+    """The captured `forward_loop` or `backward_loop` for this shape, with its buffers."""
+    def buffers():
+        z = partial(torch.zeros, dtype=dtype, device=device)
+        bufs = dict(gates=z(T, B, 4 * H), cs=z(T + 1, B, H, dtype=cdtype), w_hh=z(4 * H, H))
+        if loop is forward_loop:
+            bufs.update(hs=z(T + 1, B, H))
         else:
-            b = b_ih + b_hh
-        xw = torch.addmm(b, x2, w_ih.t(), out=o2)  # (T*B, 4H)
-    return xw.view(T, B, -1)  # (T, B, 4H)
+            bufs.update(dout=z(B, T, H), dh=z(B, H), dc=z(B, H, dtype=cdtype), dgates=z(T, B, 4 * H))
+        return bufs
+
+    return graphs.get_graph((loop.__name__, T, B, H, dtype), device, buffers, loop)
 
 
-def _recurrent_backward(saved, dout, dh_T, dc_T, needs, use_cuda_graph):
-    """Shared backward of the fused and persistent LSTMs.
-
-    saved: x_tm (T, B, I), hs (T+1, B, H), cs (T+1, B, H), gates (T, B, 4H) activations,
-    w_ih, w_hh. needs: which of (x, h0, c0, w_ih, w_hh, b_ih, b_hh) want a gradient.
-    """
+def recurrent_backward(saved, dout, dh_T, dc_T, needs, use_cuda_graph):
+    """Backward over time of a single-layer LSTM whose forward saved `saved`: x_tm
+    (T, B, I), hs (T+1, B, H), cs (T+1, B, H), gates (T, B, 4H) activations, w_ih, w_hh.
+    needs: which of (x, h0, c0, w_ih, w_hh, b_ih, b_hh) want a gradient. Returns those
+    seven gradients, None where not needed."""
     x_tm, hs, cs, gates, w_ih, w_hh = saved
     T, B, I = x_tm.shape
     H = w_hh.shape[1]
@@ -355,21 +212,18 @@ def _recurrent_backward(saved, dout, dh_T, dc_T, needs, use_cuda_graph):
     dh_T = dh_T.to(dtype).reshape(B, H)                # (B, H)
     dc_T = dc_T.to(cdtype).reshape(B, H)               # (B, H)
 
-    if _graphs_enabled(gates.device, use_cuda_graph):
-        g = _get_graph("bwd", T, B, H, dtype, cdtype, gates.device)
-        g.gates.copy_(gates)
-        g.cs.copy_(cs)
-        g.dout.copy_(dout)
-        g.dh.copy_(dh_T)
-        g.dc.copy_(dc_T)
-        g.w_hh.copy_(w_hh)
-        g.graph.replay()
-        dgates, dh0, dc0 = g.dgates, g.dh.clone(), g.dc.clone()
+    if graphs.graphs_enabled(gates.device, use_cuda_graph):
+        g = _loop_graph(backward_loop, T, B, H, dtype, cdtype, gates.device)
+        for buf, val in ((g.buf.gates, gates), (g.buf.cs, cs), (g.buf.dout, dout),
+                         (g.buf.dh, dh_T), (g.buf.dc, dc_T), (g.buf.w_hh, w_hh)):
+            buf.copy_(val)
+        g.replay()
+        dgates, dh0, dc0 = g.buf.dgates, g.buf.dh.clone(), g.buf.dc.clone()
     else:
         dh0 = dh_T.clone()  # updated in place, step by step, into dL/dh0
         dc0 = dc_T.clone()
         dgates = torch.empty_like(gates)  # (T, B, 4H)
-        _backward_loop(gates, cs, dout, dh0, dc0, dgates, w_hh)
+        backward_loop(gates, cs, dout, dh0, dc0, dgates, w_hh)
 
     dg2 = dgates.view(T * B, 4 * H)  # (T*B, 4H): every step's gradient as one big GEMM operand
     dx = dw_ih = dw_hh = db = None
@@ -381,7 +235,8 @@ def _recurrent_backward(saved, dout, dh_T, dc_T, needs, use_cuda_graph):
         dw_hh = dg2.t() @ hs[:T].reshape(T * B, H)  # (4H, H): h_{t-1} for every step t
     if needs[5] or needs[6]:
         db = dg2.sum(0, dtype=cdtype).to(dtype)  # (4H,), reduced in fp32 for half inputs
-    return dx, dh0, dc0.to(dtype), dw_ih, dw_hh, db
+    return (dx, dh0 if needs[1] else None, dc0.to(dtype) if needs[2] else None,
+            dw_ih, dw_hh, db if needs[5] else None, db if needs[6] else None)
 
 
 class LSTMFusedFunction(torch.autograd.Function):
@@ -391,113 +246,36 @@ class LSTMFusedFunction(torch.autograd.Function):
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, use_cuda_graph):
         B, T, I = x.shape
         H = w_hh.shape[1]
-        dtype, cdtype = x.dtype, _compute_dtype(x.dtype)
+        dtype, cdtype = x.dtype, compute_dtype(x.dtype)
         x_tm = x.transpose(0, 1).contiguous()  # (T, B, I): each step's rows contiguous
         save = any(ctx.needs_input_grad[:7])
 
-        if _graphs_enabled(x.device, use_cuda_graph):
-            g = _get_graph("fwd", T, B, H, dtype, cdtype, x.device)
-            _input_projection(x_tm, w_ih, b_ih, b_hh, out=g.gates)
-            g.hs[0].copy_(h0)
-            g.cs[0].copy_(c0)
-            g.w_hh.copy_(w_hh)
-            g.graph.replay()
+        if graphs.graphs_enabled(x.device, use_cuda_graph):
+            g = _loop_graph(forward_loop, T, B, H, dtype, cdtype, x.device)
+            input_projection(x_tm, w_ih, b_ih, b_hh, out=g.buf.gates)
+            g.buf.hs[0].copy_(h0)
+            g.buf.cs[0].copy_(c0)
+            g.buf.w_hh.copy_(w_hh)
+            g.replay()
             # the static buffers are reused by the next call: keep private copies
-            hs = g.hs.clone() if save else g.hs
-            cs = g.cs.clone() if save else g.cs
-            gates = g.gates.clone() if save else None
+            hs = g.buf.hs.clone() if save else g.buf.hs
+            cs = g.buf.cs.clone() if save else g.buf.cs
+            gates = g.buf.gates.clone() if save else None
         else:
-            gates = _input_projection(x_tm, w_ih, b_ih, b_hh)  # (T, B, 4H)
-            hs = x.new_empty(T + 1, B, H)                      # (T+1, B, H)
-            cs = x.new_empty(T + 1, B, H, dtype=cdtype)        # (T+1, B, H)
-            hs[0].copy_(h0)
-            cs[0].copy_(c0)
-            _forward_loop(gates, hs, cs, w_hh)
+            gates = input_projection(x_tm, w_ih, b_ih, b_hh)  # (T, B, 4H)
+            hs, cs = state_history(h0, c0, T, cdtype)         # (T+1, B, H) each
+            forward_loop(gates, hs, cs, w_hh)
 
         out = hs[1:].transpose(0, 1).contiguous()  # (B, T, H) batch-first, like nn.LSTM
-        h_T = hs[T].clone()
-        c_T = cs[T].to(dtype, copy=True)  # a copy: cs may be a graph's static buffer
         if save:
             ctx.save_for_backward(x_tm, hs, cs, gates, w_ih, w_hh)
         ctx.use_cuda_graph = use_cuda_graph
-        return out, h_T, c_T
+        return out, hs[T].clone(), cs[T].to(dtype, copy=True)  # copies: hs, cs may be graph buffers
 
     @staticmethod
     def backward(ctx, dout, dh_T, dc_T):
-        grads = _recurrent_backward(ctx.saved_tensors, dout, dh_T, dc_T, ctx.needs_input_grad,
-                                    ctx.use_cuda_graph)
-        dx, dh0, dc0, dw_ih, dw_hh, db = grads
-        n = ctx.needs_input_grad
-        return (dx if n[0] else None, dh0 if n[1] else None, dc0 if n[2] else None,
-                dw_ih, dw_hh, db if n[5] else None, db if n[6] else None, None)
-
-
-# ---------------------------------------------------------------------------------------
-# validation shared with the persistent variant
-
-def _prepare(x, state, w_ih, w_hh, b_ih, b_hh):
-    """Check shapes/dtypes/devices; return contiguous (B, H) states and the shape style."""
-    if not isinstance(x, torch.Tensor):
-        raise ValueError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 3:
-        raise ValueError(f"x must be batch-first (B, T, I), got {x.dim()}-D shape {tuple(x.shape)}")
-    B, T, I = x.shape
-    if B < 1 or T < 1 or I < 1:
-        raise ValueError(f"x must have B, T, I >= 1, got {tuple(x.shape)}")
-    if x.dtype not in _FLOAT_DTYPES:
-        raise ValueError(f"x dtype must be one of float16/bfloat16/float32/float64, got {x.dtype}")
-    for name, w in (("w_ih", w_ih), ("w_hh", w_hh)):
-        if not isinstance(w, torch.Tensor) or w.dim() != 2:
-            raise ValueError(f"{name} must be a 2-D tensor (4H, ...), got "
-                             f"{tuple(w.shape) if isinstance(w, torch.Tensor) else type(w).__name__}")
-    H = w_hh.shape[1]
-    if H < 1 or tuple(w_hh.shape) != (4 * H, H):
-        raise ValueError(f"w_hh must be (4H, H) (nn.LSTM's weight_hh_l0), got {tuple(w_hh.shape)}")
-    if tuple(w_ih.shape) != (4 * H, I):
-        raise ValueError(f"w_ih must be (4H, I) = {(4 * H, I)} for x with I={I} and H={H}, "
-                         f"got {tuple(w_ih.shape)}")
-    for name, b in (("b_ih", b_ih), ("b_hh", b_hh)):
-        if b is not None and (not isinstance(b, torch.Tensor) or tuple(b.shape) != (4 * H,)):
-            raise ValueError(f"{name} must be None or (4H,) = {(4 * H,)}, got "
-                             f"{tuple(b.shape) if isinstance(b, torch.Tensor) else type(b).__name__}")
-
-    if state is None:
-        state = (None, None)
-    if not isinstance(state, (tuple, list)) or len(state) != 2:
-        raise ValueError("state must be None or a pair (h0, c0)")
-    h0, c0 = state
-    ndims = set()
-    for name, s in (("h0", h0), ("c0", c0)):
-        if s is None:
-            continue
-        if not isinstance(s, torch.Tensor):
-            raise ValueError(f"{name} must be a tensor or None, got {type(s).__name__}")
-        if tuple(s.shape) not in ((B, H), (1, B, H)):
-            raise ValueError(f"{name} must be (B, H) = {(B, H)} or nn.LSTM's (1, B, H), "
-                             f"got {tuple(s.shape)}")
-        ndims.add(s.dim())
-    if len(ndims) > 1:
-        raise ValueError("h0 and c0 must both be (B, H) or both be (1, B, H)")
-    three_d = ndims == {3}
-
-    named = [("x", x), ("w_ih", w_ih), ("w_hh", w_hh), ("b_ih", b_ih), ("b_hh", b_hh),
-             ("h0", h0), ("c0", c0)]
-    for name, t in named:
-        if t is None:
-            continue
-        if t.dtype != x.dtype:
-            raise ValueError(f"{name} has dtype {t.dtype} but x has {x.dtype}: all inputs must share one dtype")
-        if t.device != x.device:
-            raise ValueError(f"{name} is on {t.device} but x is on {x.device}: all inputs must share one device")
-    if x.device.type != "cuda" and not INTERPRETED:
-        raise ValueError(f"lstm_fused runs Triton kernels: the tensors must be on a CUDA device "
-                         f"(got {x.device}), or set TRITON_INTERPRET=1 before importing triton "
-                         f"to run them on the CPU interpreter")
-
-    h0 = x.new_zeros(B, H) if h0 is None else h0.reshape(B, H).contiguous()  # (B, H)
-    c0 = x.new_zeros(B, H) if c0 is None else c0.reshape(B, H).contiguous()  # (B, H)
-    prm = [None if t is None else t.contiguous() for t in (w_ih, w_hh, b_ih, b_hh)]
-    return (x.contiguous(), h0, c0, *prm), three_d
+        return (*recurrent_backward(ctx.saved_tensors, dout, dh_T, dc_T, ctx.needs_input_grad,
+                                    ctx.use_cuda_graph), None)
 
 
 def lstm_fused(x, state=None, w_ih=None, w_hh=None, b_ih=None, b_hh=None, *, use_cuda_graph=None):
@@ -525,10 +303,6 @@ def lstm_fused(x, state=None, w_ih=None, w_hh=None, b_ih=None, b_hh=None, *, use
     ValueError. Non-contiguous inputs are copied to contiguous ones. Differentiable with
     respect to every tensor argument.
     """
-    if w_ih is None or w_hh is None:
-        raise ValueError("lstm_fused needs w_ih (4H, I) and w_hh (4H, H)")
-    (x, h0, c0, w_ih, w_hh, b_ih, b_hh), three_d = _prepare(x, state, w_ih, w_hh, b_ih, b_hh)
+    (x, h0, c0, w_ih, w_hh, b_ih, b_hh), three_d = prepare("lstm_fused", x, state, w_ih, w_hh, b_ih, b_hh)
     out, h_T, c_T = LSTMFusedFunction.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, use_cuda_graph)
-    if three_d:
-        h_T, c_T = h_T.unsqueeze(0), c_T.unsqueeze(0)  # (1, B, H), as nn.LSTM returns
-    return out, (h_T, c_T)
+    return out, as_given(h_T, c_T, three_d)

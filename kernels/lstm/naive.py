@@ -19,10 +19,7 @@ plain autograd, which is what makes it a trustworthy reference.
 
 import torch
 
-
-def _reference_dtype(dtype: torch.dtype) -> torch.dtype:
-    # half types are upcast so the reference is not limited by fp16/bf16 rounding
-    return torch.float64 if dtype == torch.float64 else torch.float32
+from . import common
 
 
 def lstm_cell_naive(x_t, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
@@ -56,12 +53,13 @@ def lstm_naive(x, state=None, w_ih=None, w_hh=None, b_ih=None, b_hh=None, comput
     x: (B, T, I) batch-first. state: (h0, c0), each (B, H) or nn.LSTM's (1, B, H),
     or None / (None, None) for zeros. Returns (out (B, T, H), (h_T, c_T)) in x's dtype,
     with the states in the shape style they were given ((B, H) when None).
-    compute_dtype: defaults to fp64 for fp64 inputs and fp32 otherwise.
+    compute_dtype: defaults to the kernels' (`common.compute_dtype`): fp64 for fp64 inputs,
+    fp32 otherwise, so the reference is not limited by fp16/bf16 rounding.
     """
     B, T, I = x.shape
     H = w_hh.shape[1]
     dtype = x.dtype
-    cd = compute_dtype or _reference_dtype(dtype)
+    cd = compute_dtype or common.compute_dtype(dtype)
     h0, c0 = state if state is not None else (None, None)
     three_d = (h0 is not None and h0.dim() == 3) or (c0 is not None and c0.dim() == 3)
     h = x.new_zeros(B, H, dtype=cd) if h0 is None else h0.reshape(B, H).to(cd)  # (B, H)

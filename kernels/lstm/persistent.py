@@ -26,15 +26,18 @@ keeps it on chip for all T steps, and loops over time itself. Two layouts:
 Shapes outside these bounds raise ValueError (use `lstm_fused`).
 
 Backward: the kernel is forward-only. When gradients are needed it also saves the gate
-activations and the cell states, and `lstm_persistent`'s backward is the per-step fused
-backward of fused.py (one fused kernel + one GEMM per step, CUDA-graph replayed).
+activations and the cell states, and `lstm_persistent`'s backward is fused.py's
+`recurrent_backward` (one fused kernel + one GEMM per step, CUDA-graph replayed): hence
+this module imports fused, and common for everything else.
 """
 
 import torch
 import triton
 import triton.language as tl
 
-from .fused import INTERPRETED, _compute_dtype, _input_projection, _lstm_cell, _prepare, _recurrent_backward
+from .common import (INTERPRETED, as_given, compute_dtype, input_projection, lstm_cell, prepare,
+                     state_history, store_gates)
+from .fused import recurrent_backward
 
 W_ON_CHIP_BYTES = 128 * 1024  # per-program W_hh slice budget (H100: 227 KiB shared memory per SM)
 H_TILE_ELEMS = 16 * 1024      # largest (BLOCK_B, HP) h operand a program loads per step
@@ -104,17 +107,13 @@ def lstm_persistent_fwd_kernel(
         zf = tl.load(xw_t + H + g_off, mask=s_mask, other=0.0).to(acc) + _mm(h, w_f, IEEE).to(acc)
         zg = tl.load(xw_t + 2 * H + g_off, mask=s_mask, other=0.0).to(acc) + _mm(h, w_g, IEEE).to(acc)
         zo = tl.load(xw_t + 3 * H + g_off, mask=s_mask, other=0.0).to(acc) + _mm(h, w_o, IEEE).to(acc)
-        i, f, g, o, c, hn = _lstm_cell(zi, zf, zg, zo, c)
+        i, f, g, o, c, hn = lstm_cell(zi, zf, zg, zo, c)
         hn = tl.where(s_mask, hn, 0.0)  # padded units must stay exactly 0: they feed the next dot
 
         tl.store(hs_t + s_off, hn.to(dt), mask=s_mask)
         tl.store(cs_t + s_off, c, mask=s_mask)
         if SAVE:
-            gdt = gates_ptr.dtype.element_ty
-            tl.store(g_t + g_off, i.to(gdt), mask=s_mask)
-            tl.store(g_t + H + g_off, f.to(gdt), mask=s_mask)
-            tl.store(g_t + 2 * H + g_off, g.to(gdt), mask=s_mask)
-            tl.store(g_t + 3 * H + g_off, o.to(gdt), mask=s_mask)
+            store_gates(g_t + g_off, H, s_mask, i, f, g, o)
 
         if USE_BARRIER:
             # every program needs all of h_t before step t+1. All our threads' stores are
@@ -138,10 +137,9 @@ def lstm_persistent_fwd_kernel(
 
 
 def _num_warps(block_b, block_h, HP, nbytes):
-    # Read off ptxas's resource report for sm_90 (triton 3.9, see kernels/NOTES.md): with too
-    # few warps the loop-invariant W_hh operands get hoisted into registers and spill
-    # (4 warps: kilobytes of stack); 16 warps keep 4*HP*BLOCK_H >= 32K-element slices
-    # at <= 128 registers with at most ~100 bytes of stack.
+    # with too few warps the compiler hoists the loop-invariant W_hh operands into
+    # registers and spills them; more warps spread a large W slice over more registers
+    # (ptxas's report for each configuration: kernels/NOTES.md)
     elems = 4 * HP * block_h
     if block_b > 16:
         return 8
@@ -212,15 +210,10 @@ def lstm_persistent_fwd(xw, w_hh, hs, cs, gates=None, block_b=None, block_h=None
 class LSTMPersistentFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, block_b, block_h):
-        B, T, I = x.shape
-        H = w_hh.shape[1]
-        cdtype = _compute_dtype(x.dtype)
-        x_tm = x.transpose(0, 1).contiguous()          # (T, B, I) time-major
-        xw = _input_projection(x_tm, w_ih, b_ih, b_hh)  # (T, B, 4H)
-        hs = x.new_empty(T + 1, B, H)                  # (T+1, B, H)
-        cs = x.new_empty(T + 1, B, H, dtype=cdtype)    # (T+1, B, H)
-        hs[0].copy_(h0)
-        cs[0].copy_(c0)
+        T = x.shape[1]
+        x_tm = x.transpose(0, 1).contiguous()                     # (T, B, I) time-major
+        xw = input_projection(x_tm, w_ih, b_ih, b_hh)              # (T, B, 4H)
+        hs, cs = state_history(h0, c0, T, compute_dtype(x.dtype))  # (T+1, B, H) each
         save = any(ctx.needs_input_grad[:7])
         gates = torch.empty_like(xw) if save else None  # (T, B, 4H)
         lstm_persistent_fwd(xw, w_hh, hs, cs, gates, block_b, block_h)
@@ -231,11 +224,8 @@ class LSTMPersistentFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dout, dh_T, dc_T):
-        dx, dh0, dc0, dw_ih, dw_hh, db = _recurrent_backward(
-            ctx.saved_tensors, dout, dh_T, dc_T, ctx.needs_input_grad, None)
-        n = ctx.needs_input_grad
-        return (dx if n[0] else None, dh0 if n[1] else None, dc0 if n[2] else None,
-                dw_ih, dw_hh, db if n[5] else None, db if n[6] else None, None, None)
+        return (*recurrent_backward(ctx.saved_tensors, dout, dh_T, dc_T, ctx.needs_input_grad, None),
+                None, None)
 
 
 def lstm_persistent(x, state=None, w_ih=None, w_hh=None, b_ih=None, b_hh=None, *,
@@ -243,12 +233,8 @@ def lstm_persistent(x, state=None, w_ih=None, w_hh=None, b_ih=None, b_hh=None, *
     """`lstm_fused`'s interface and result, with the forward recurrence in one persistent
     launch (see the module docstring for the shapes it covers; others raise ValueError).
     Backward is the per-step fused backward."""
-    if w_ih is None or w_hh is None:
-        raise ValueError("lstm_persistent needs w_ih (4H, I) and w_hh (4H, H)")
-    (x, h0, c0, w_ih, w_hh, b_ih, b_hh), three_d = _prepare(x, state, w_ih, w_hh, b_ih, b_hh)
+    (x, h0, c0, w_ih, w_hh, b_ih, b_hh), three_d = prepare("lstm_persistent", x, state, w_ih, w_hh, b_ih, b_hh)
     # fail on uncovered shapes here, with the shape in the message, not inside autograd
     persistent_config(x.shape[0], w_hh.shape[1], x.dtype, x.device, block_b, block_h)
     out, h_T, c_T = LSTMPersistentFunction.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, block_b, block_h)
-    if three_d:
-        h_T, c_T = h_T.unsqueeze(0), c_T.unsqueeze(0)  # (1, B, H)
-    return out, (h_T, c_T)
+    return out, as_given(h_T, c_T, three_d)

@@ -34,7 +34,7 @@ class LSTMTriton(LSTM):
     def forward(self, x, state=None):
         # imported here: triton decides at import time whether it interprets
         from kernels import lstm_fused
-        from kernels.lstm.fused import INTERPRETED
+        from kernels.lstm.common import INTERPRETED
 
         if x.device.type != "cuda" and not INTERPRETED:
             raise ConfigError(f"model=lstm_triton runs on CUDA tensors (got {x.device}): use device=cuda, "
