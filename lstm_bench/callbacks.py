@@ -66,7 +66,8 @@ class SweepCallback(Callback):
             if not sweep.runs:
                 print(f"note: no finished run in {sweep_dir}: no results table", file=sys.stderr)
                 return
-            text = report.write_sweep_report(sweep, sweep_dir / "report")
+            tables = report.build(sweep)
+            text = report.write_sweep_report(tables, sweep_dir / "report")
             print(f"\n{text}\n(written to {sweep_dir / 'report'}; `python -m lstm_bench.report {sweep_dir}` "
                   f"prints it again)", flush=True)
             if OmegaConf.select(config, "logger") is not None:
@@ -74,7 +75,7 @@ class SweepCallback(Callback):
 
                 from lstm_bench.wandb_logger import log_sweep_table
 
-                header, rows = report.results_csv_rows(sweep.runs)
+                header, rows = report.results_numbers(tables.results)
                 log_sweep_table(hydra.utils.instantiate(config.logger), sweep_dir.name, "results", header, rows,
                                 sweep_dir / "report")
         except Exception as err:  # noqa: BLE001: the runs are on disk whatever happens here

@@ -1,4 +1,4 @@
-"""The report's pictures (PNG), from the rows of lstm_bench.report; matplotlib only, no training code.
+"""The report's pictures (PNG), from the rows of the results table, in lstm_bench.figures' style.
 
     solve_rate.png         solve rate against T, a line per model, a panel per task
     steps_to_solve.png     steps to solve against T (mean ± std over the seeds that solved)
@@ -9,50 +9,36 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections import defaultdict
 from pathlib import Path
 
-TINY = 2.2250738585072014e-308  # float64's smallest normal number: the diagnostics' floor for a norm
+from matplotlib.ticker import NullLocator
+
+from lstm_bench.figures import new_figure, save
+from lstm_bench.report.tables import Row, Tables
+
+PANEL = (4.5, 3.6)  # inches per task
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _panels(plt, tasks: list[str]):
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.6), squeeze=False)
+def _panels(tasks: list[str]):
+    fig, axes = new_figure(1, len(tasks), panel_size=PANEL)
     return fig, dict(zip(tasks, axes[0]))
 
 
 def _length_axis(ax, lengths) -> None:
     """A log axis of T ticked at the lengths that ran, in plain numbers."""
-    from matplotlib.ticker import NullLocator
-
+    ticks = sorted(set(lengths))
     ax.set_xscale("log")
     ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xticks(sorted(set(lengths)), [str(T) for T in sorted(set(lengths))])
+    ax.set_xticks(ticks, [str(T) for T in ticks])
 
 
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata={"Software": None})  # no version stamp: the same input, the same file
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return path
-
-
-def solve_rate(rows, path: Path) -> Path:
-    plt = _pyplot()
+def solve_rate(rows: list[Row], path: Path) -> Path:
     by = defaultdict(list)
     for r in rows:
         by[(r.task, r.label)].append((r.length, r.solve_rate))
-    fig, ax = _panels(plt, sorted({r.task for r in rows}))
+    fig, ax = _panels(sorted({r.task for r in rows}))
     for (task, label), pts in sorted(by.items()):
         xs, ys = zip(*sorted(pts))
         ax[task].plot(xs, ys, marker="o", label=label)
@@ -60,18 +46,16 @@ def solve_rate(rows, path: Path) -> Path:
         a.set(title=task, xlabel="T", ylabel="solve rate", ylim=(-0.05, 1.05))
         _length_axis(a, [r.length for r in rows if r.task == task])
         a.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
-def steps_to_solve(rows, path: Path) -> Path:
-    plt = _pyplot()
+def steps_to_solve(rows: list[Row], path: Path) -> Path:
     by = defaultdict(list)
     for r in rows:
-        st = r.stat("steps_to_solve")
+        st = r.stats["steps_to_solve"]
         if st.n:
             by[(r.task, r.label)].append((r.length, st.mean, st.std or 0.0))
-    tasks = sorted({r.task for r in rows})
-    fig, ax = _panels(plt, tasks)
+    fig, ax = _panels(sorted({r.task for r in rows}))
     for (task, label), pts in sorted(by.items()):
         xs, ys, es = zip(*sorted(pts))
         ax[task].errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=label)
@@ -82,7 +66,7 @@ def steps_to_solve(rows, path: Path) -> Path:
             a.legend(fontsize=8)
         else:
             a.text(0.5, 0.5, "nothing solved", ha="center", transform=a.transAxes)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def _probes(run_dir: Path) -> list[dict]:
@@ -103,10 +87,11 @@ def _probes(run_dir: Path) -> list[dict]:
 
 
 def _log10(v) -> float:
-    return math.log10(max(v, TINY)) if isinstance(v, (int, float)) and math.isfinite(v) else math.nan
+    # the diagnostics floor an underflowed norm at float64's smallest normal number
+    return math.log10(max(v, sys.float_info.min)) if isinstance(v, (int, float)) and math.isfinite(v) else math.nan
 
 
-def gradient_curves(rows, root: Path) -> dict:
+def gradient_curves(rows: list[Row], root: Path) -> dict:
     """Per task: (T, {label: (first probe, last probe)}) at the T where the most models have
     diagnostics (the longest such T), from each model's lowest seed that has them."""
     found = defaultdict(dict)  # (task, T) -> label -> probes
@@ -125,29 +110,29 @@ def gradient_curves(rows, root: Path) -> dict:
             for task, (_, T, curves) in best.items()}
 
 
-def grad_through_time(rows, root: Path, path: Path) -> Path | None:
+def grad_through_time(rows: list[Row], root: Path, path: Path) -> Path | None:
     curves = gradient_curves(rows, root)
     if not curves:
         return None
-    plt = _pyplot()
-    fig, ax = _panels(plt, sorted(curves))
+    fig, ax = _panels(sorted(curves))
     for task, (T, by_label) in sorted(curves.items()):
         a = ax[task]
         for i, (label, (first, last)) in enumerate(by_label.items()):
-            color = f"C{i}"
             for probe, style in ((first, "--"), (last, "-")):
                 ys = [_log10(v) for v in probe["grad_h"]]
-                a.plot(range(len(ys)), ys, style, color=color,
-                       label=f"{label}, step {probe.get('step', '?')}")
+                a.plot(range(len(ys)), ys, style, color=f"C{i}", label=f"{label}, step {probe.get('step', '?')}")
         a.set(title=f"{task}, T={T}", xlabel="t", ylabel="log10 ‖∂L/∂h_t‖")
         a.legend(fontsize=7)
-    return _save(fig, path)
+    return save(fig, path)
 
 
-def draw_all(rows, root: Path, out_dir: Path) -> list[Path]:
+def draw(t: Tables, out_dir: Path) -> list[Path]:
+    """The PNGs into out_dir; the list of files written."""
+    rows = t.results.rows
     if not rows:
         return []
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [solve_rate(rows, out_dir / "solve_rate.png"), steps_to_solve(rows, out_dir / "steps_to_solve.png")]
-    g = grad_through_time(rows, root, out_dir / "grad_through_time.png")
+    g = grad_through_time(rows, t.sweep.root, out_dir / "grad_through_time.png")
     return written + ([g] if g else [])

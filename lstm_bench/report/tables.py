@@ -1,0 +1,208 @@
+"""The tables of a sweep, built once as numbers: results (a row per model, task, T) and frontier.
+
+render.py formats these rows as markdown, LaTeX or CSV and plots.py draws them; neither computes a
+statistic of its own, so every format shows the same numbers.
+"""
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from lstm_bench.report.load import Run, Sweep, provenance
+
+# what does not make two runs different experiments: the seed is averaged over, the rest is bookkeeping
+NOT_A_SETTING = ("seed", "task.length", "logger", "diag", "device", "train.threads")
+OTHER_OUTCOMES = ("diverged", "crashed", "interrupted")  # a run's status besides solved and unsolved
+DIAGNOSTICS = ("grad_ratio_log10", "forget_mean")
+STATS = ("steps_to_solve", "loss_vs_baseline", *DIAGNOSTICS)  # the result.json numbers averaged over seeds
+
+
+@dataclass(frozen=True)
+class Stat:
+    """The finite values of one number over a row's runs."""
+    values: tuple[float, ...]
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float | None:
+        return statistics.fmean(self.values) if self.values else None
+
+    @property
+    def std(self) -> float | None:
+        return statistics.stdev(self.values) if len(self.values) > 1 else None
+
+
+def _stat(runs: list[Run], key: str) -> Stat:
+    # steps to solve means something only for the seeds that solved
+    runs = [r for r in runs if r.result["status"] == "solved"] if key == "steps_to_solve" else runs
+    values = (r.result.get(key) for r in runs)
+    return Stat(tuple(float(v) for v in values
+                      if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)))
+
+
+@dataclass
+class Row:
+    """The runs of one (task, model, T, setting) and their statistics."""
+    task: str
+    model: str
+    length: int
+    setting: tuple[str, ...]  # the values of the table's split keys, as JSON text
+    runs: list[Run]
+    stats: dict[str, Stat]  # one per STATS key
+    outcomes: Counter  # status -> number of runs
+
+    @property
+    def label(self) -> str:
+        return self.model + "".join(f" {v}" for v in self.setting)
+
+    @property
+    def n_solved(self) -> int:
+        return self.outcomes["solved"]
+
+    @property
+    def solve_rate(self) -> float:
+        return self.n_solved / len(self.runs)
+
+
+@dataclass
+class Results:
+    keys: list[str]  # config keys whose values split a (model, task, T) into rows
+    rows: list[Row]
+
+    @property
+    def diagnostics(self) -> list[str]:
+        """The DIAGNOSTICS that some row has a value of."""
+        return [k for k in DIAGNOSTICS if any(row.stats[k].n for row in self.rows)]
+
+
+def _flat(cfg, prefix="") -> dict:
+    if isinstance(cfg, dict):
+        out = {}
+        for k, v in cfg.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: json.dumps(cfg, sort_keys=True)}
+
+
+def _is_setting(key: str) -> bool:
+    return not any(key == k or key.startswith(k + ".") for k in NOT_A_SETTING)
+
+
+def _split_keys(runs: list[Run]) -> list[str]:
+    """Config keys that differ between runs of the same (task, model, T) other than by seed: each value
+    of them gets its own row, so that no row mixes two experiments."""
+    groups = defaultdict(list)
+    for r in runs:
+        groups[r.key].append({k: v for k, v in _flat(r.result.get("config") or {}).items() if _is_setting(k)})
+    keys = set()
+    for flats in groups.values():
+        for k in set().union(*flats):
+            if len({f.get(k) for f in flats}) > 1:
+                keys.add(k)
+    return sorted(keys)
+
+
+def results(runs: list[Run]) -> Results:
+    keys = _split_keys(runs)
+    groups = defaultdict(list)
+    for r in runs:
+        flat = _flat(r.result.get("config") or {})
+        groups[(*r.key, tuple(flat.get(k, "null") for k in keys))].append(r)
+    rows = [Row(t, m, L, s, rs, {k: _stat(rs, k) for k in STATS}, Counter(r.result["status"] for r in rs))
+            for (t, m, L, s), rs in sorted(groups.items(), key=lambda kv: kv[0])]
+    return Results(keys, rows)
+
+
+class SeedFrontier(NamedTuple):
+    seed: int | None
+    longest: int  # the longest T solved, 0 when none was
+    capped: bool  # solved at the search's max_length: the true frontier may lie beyond
+    done: bool  # False when the search stopped before it had bracketed the frontier
+
+
+@dataclass
+class Frontier:
+    task: str
+    model: str
+    setting: str  # the overrides that set these searches apart from the others ("" when none do)
+    seeds: list[SeedFrontier]
+
+    @property
+    def lengths(self) -> list[int]:
+        return [s.longest for s in self.seeds]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.lengths)
+
+
+@dataclass
+class FrontierTable:
+    rows: list[Frontier]
+    source: str  # where the lengths come from: a frontier search, or the grid that ran
+
+    @property
+    def with_setting(self) -> bool:
+        return any(f.setting for f in self.rows)
+
+
+def _from_searches(sweep: Sweep) -> FrontierTable | None:
+    searches = [s for _, f in sweep.frontiers for s in f["searches"] if isinstance(s, dict)]
+    if not searches:
+        return None
+    common = set.intersection(*(set(s.get("overrides") or []) for s in searches))
+    groups = defaultdict(list)
+    for s in searches:
+        own = [o for o in (s.get("overrides") or [])
+               if o not in common and o.split("=", 1)[0].lstrip("+~") not in ("seed", "model", "task")]
+        model = s.get("model") or "?"
+        task = s.get("task") or "?"
+        groups[(task, model, " ".join(sorted(own)))].append(
+            SeedFrontier(s.get("seed"), s.get("frontier") or 0, bool(s.get("capped")), bool(s.get("done"))))
+    settings = sorted({(f.get("resolution"), f.get("max_length")) for _, f in sweep.frontiers})
+    source = "frontier search, resolution " + ", ".join(f"{r} up to T={m}" for r, m in settings)
+    rows = [Frontier(t, m, s, sorted(v, key=lambda x: (x.seed is None, x.seed or 0, x.longest)))
+            for (t, m, s), v in sorted(groups.items())]
+    return FrontierTable(rows, source)
+
+
+def _from_grid(res: Results) -> FrontierTable | None:
+    best = defaultdict(dict)  # (task, model, setting) -> seed -> longest T solved
+    lengths = defaultdict(set)
+    for row in res.rows:
+        g = (row.task, row.model, " ".join(f"{k}={v}" for k, v in zip(res.keys, row.setting)))
+        lengths[g].add(row.length)
+        for r in row.runs:
+            seed = r.result["seed"]
+            best[g][seed] = max(best[g].get(seed, 0), row.length if r.result["status"] == "solved" else 0)
+    if not any(len(v) > 1 for v in lengths.values()):
+        return None  # one length per model and task: no frontier to speak of
+    rows = [Frontier(t, m, s, [SeedFrontier(seed, T, False, True) for seed, T in sorted(v.items())])
+            for (t, m, s), v in sorted(best.items())]
+    return FrontierTable(rows, "the grid of lengths that ran (not a search)")
+
+
+def frontier(sweep: Sweep, res: Results) -> FrontierTable | None:
+    """The longest T solved per seed: from the frontier sweeper's frontier.json, or else from the grid of
+    lengths that ran (the results' rows); None when neither has more than one length to compare."""
+    return _from_searches(sweep) or _from_grid(res)
+
+
+@dataclass
+class Tables:
+    sweep: Sweep
+    provenance: list[str]
+    results: Results
+    frontier: FrontierTable | None
+
+
+def build(sweep: Sweep) -> Tables:
+    res = results(sweep.runs)
+    return Tables(sweep, provenance(sweep), res, frontier(sweep, res))
