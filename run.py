@@ -35,7 +35,6 @@ def unknown_choice(args: list[str]) -> str | None:
     return None
 
 
-
 def bad_input(err: BaseException) -> ConfigError | None:
     """The ConfigError behind `err`, if any (hydra.utils.instantiate wraps what it calls)."""
     while err is not None:

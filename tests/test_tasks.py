@@ -18,7 +18,8 @@ from run import bad_input
 from lstm_bench.errors import ConfigError
 from tasks import TEST, TRAIN, generator
 from tasks import adding, assoc_recall, copy, multiplication, reber, selective_copy, temporal_order
-from tasks.reber import SYMBOLS
+from tasks import reber_grammar, reber_stream
+from tasks.reber_grammar import SYMBOLS, ReaderState, Symbol
 
 # small instances of every task and option the tests cover
 TASKS = {
@@ -229,14 +230,22 @@ def test_assoc_recall_batches_are_consistent():
 
 
 def test_reber_example():
-    sym, code = reber.parse("".join(table(reber, "input")[: 11]))
-    b = reber.make_sequences(sym.unsqueeze(0), code.unsqueeze(0), torch.tensor([11]), 14)
+    sym, reader = reber_grammar.parse("".join(table(reber, "input")[: 11]))
+    b = reber.make_batch(sym.unsqueeze(0), reader.unsqueeze(0), 14, torch.tensor([11]))
     letters = lambda row: [SYMBOLS[i] if 0 <= i < 7 else "." for i in row]  # noqa: E731
     assert letters(b.x[0].tolist()) == table(reber, "input")[:11] + ["."] * 3
     assert letters(b.y[0].tolist()) == table(reber, "target")
     # after the last E: the B of a next string (none follows here: its target is -100)
-    assert as_sets(b.grammar[0, :11]) == [set(s) for s in table(reber, "legal")] + [{"B"}]
+    assert as_sets(b.reader_state[0, :11]) == [set(s) for s in table(reber, "legal")] + [{"B"}]
     assert b.mask[0].tolist() == [v == "x" for v in table(reber, "mask")]
+
+
+def test_reber_stream_window_example():
+    sym, reader = reber_grammar.parse("BTBTXSETE" "BPBTXSEPE")
+    b = reber.make_batch(sym[None, 4:13], reader[None, 4:13], 8)
+    assert [SYMBOLS[i] for i in b.x[0]] == table(reber.make_batch, "input")
+    assert [SYMBOLS[i] for i in b.y[0]] == table(reber.make_batch, "target")
+    assert b.mask[0].tolist() == [v == "x" for v in table(reber.make_batch, "mask")]
 
 
 # ------------------------------------------------------------------- baselines of memoryless predictors
@@ -275,10 +284,10 @@ def test_reber_baselines_are_the_inner_grammar(continual):
     a coin between T and P where the letter is due."""
     task = reber.Reber(length=200, continual=continual, test_length=50_000)
     b = task.test_batch(256, 0) if continual else task.batch(1500, 0, 0, split=TEST)
-    legal = reber.LEGAL[b.grammar.clamp(min=0)].float()
+    legal = reber_grammar.LEGAL[b.reader_state.clamp(min=0)].float()
     legal[b.mask] = torch.tensor([0, 1, 1, 0, 0, 0, 0.0])
     out = (legal / legal.sum(-1, keepdim=True)).log()
-    out[..., reber.ST] += 1e-3  # breaks the tie: it always guesses T where the letter is due
+    out[..., Symbol.T] += 1e-3  # breaks the tie: it always guesses T where the letter is due
     assert task.loss(out, b).item() == pytest.approx(task.baseline_loss, rel=0.02)
     s = task.scores(out, b)
     assert s["tp_acc"] == pytest.approx(0.5, abs=0.02)
@@ -291,7 +300,7 @@ def test_reber_baselines_are_the_inner_grammar(continual):
 
 # ---------------------------------------------------------------------------------- the Reber grammar
 
-# Reber's grammar as its transition table (written out here, independently of tasks/reber.py)
+# Reber's grammar as its transition table (written out here, independently of tasks/reber_grammar.py)
 GRAMMAR = {1: {"T": 2, "P": 3}, 2: {"S": 2, "X": 4}, 3: {"T": 3, "V": 5}, 4: {"X": 3, "S": 6}, 5: {"P": 4, "V": 6}}
 
 
@@ -314,14 +323,14 @@ def reference_legal(text: str, stream: bool) -> list[set]:
 
 
 def as_sets(code: torch.Tensor) -> list[set]:
-    return [{SYMBOLS[j] for j in range(7) if row[j]} for row in reber.LEGAL[code].tolist()]
+    return [{SYMBOLS[j] for j in range(7) if row[j]} for row in reber_grammar.LEGAL[code].tolist()]
 
 
 def test_reber_legal_sets_match_the_grammar_one_string_per_row():
     task = reber.Reber(length=40)
     b = task.batch(300, 0, 1)
-    for x, y, code in zip(b.x, b.y, b.grammar):
-        n = int((x != reber.PAD).sum())
+    for x, y, code in zip(b.x, b.y, b.reader_state):
+        n = int((x != Symbol.PAD).sum())
         text = "".join(SYMBOLS[i] for i in x[:n])
         want = reference_legal(text, stream=False)
         assert as_sets(code[:n])[:-1] == want[:-1]
@@ -334,31 +343,31 @@ def test_reber_stream_is_one_grammatical_stream_across_steps_and_blocks():
     follows the grammar with the legal sets of the table."""
     L = 100
     task = reber.Reber(length=L, continual=True)
-    first = reber.BLOCK // L - 2  # steps first..first+4 cross the boundary of blocks 0 and 1
+    first = reber_stream.BLOCK // L - 2  # steps first..first+4 cross the boundary of blocks 0 and 1
     batches = [task.batch(6, 0, k) for k in range(first, first + 5)]
     for prev, nxt in zip(batches, batches[1:]):
         assert torch.equal(prev.y[:, -1], nxt.x[:, 0])
         assert torch.equal(prev.x[:, 1:], prev.y[:, :-1])
     x = torch.cat([b.x for b in batches], 1)
-    code = torch.cat([b.grammar for b in batches], 1)
-    assert torch.equal(x, reber.stream(0, TRAIN, 6, first * L, 5 * L, "cpu")[0])
+    code = torch.cat([b.reader_state for b in batches], 1)
+    assert torch.equal(x, reber_stream.stream(0, TRAIN, 6, first * L, 5 * L, "cpu")[0])
     for row, c in zip(x, code):
         text = "".join(SYMBOLS[i] for i in row)
-        start = next(i for i in range(len(text)) if c[i] == reber.AFTER_B)  # the first string start in view
-        end = max(i for i in range(len(text)) if c[i] == reber.AFTER_E) + 1
+        start = next(i for i in range(len(text)) if c[i] == ReaderState.AFTER_B)  # the first string start in view
+        end = max(i for i in range(len(text)) if c[i] == ReaderState.AFTER_E) + 1
         assert as_sets(c[start:end]) == reference_legal(text[start:end], stream=True)
     assert not torch.equal(batches[0].x[0], batches[0].x[1])  # the rows are different streams
 
 
 def test_reber_stream_statistics():
     x = reber.Reber(length=50, continual=True, test_length=60_000).test_batch(1, 0).x[0]
-    n_strings = int((x == reber.SB).sum()) / 2  # two B per string
-    assert len(x) / n_strings == pytest.approx(reber.MEAN_LENGTH, rel=0.03)
+    n_strings = int((x == Symbol.B).sum()) / 2  # two B per string
+    assert len(x) / n_strings == pytest.approx(reber_grammar.MEAN_LENGTH, rel=0.03)
     assert reber.Reber(continual=True).baseline_loss == pytest.approx(2 / 3 * math.log(2))
 
 
 def test_forced_strings_are_grammatical():
-    sym, code, lens = reber.forced_strings(torch.arange(9, 30), torch.Generator().manual_seed(0))
+    sym, code, lens = reber_stream.forced_strings(torch.arange(9, 30), torch.Generator().manual_seed(0))
     for s, c, n in zip(sym, code, lens):
         text = "".join(SYMBOLS[i] for i in s[:n])
         assert len(text) == n and as_sets(c[:n]) == reference_legal(text, stream=True)

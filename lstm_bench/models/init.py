@@ -1,6 +1,6 @@
 """Bias initialisation for the LSTM family (`model.init`), shared by `lstm`, `lstm_cell` and `lstm_triton`.
 
-    default      PyTorch's init, plus `forget_bias` (null = 0) added to b_f   (issue 4's contract)
+    default      PyTorch's init, plus `forget_bias` (null = 0) added to b_f   (null: nn.LSTM as it comes)
     forget_bias  b_f set to `forget_bias` (null = 1.0: Gers et al. 2000, Jozefowicz et al. 2015)
     chrono       b_f = log(u), u ~ U[1, T_max - 1], and b_i = -b_f            (Tallec & Ollivier 2018)
 
