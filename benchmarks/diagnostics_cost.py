@@ -10,17 +10,14 @@ logging, and the end's curves and PNGs) over wall_time_s. It prints one table, w
 gradient ratio of the first probe (the fresh model) and of the last (the trained one).
 `diagnostics_share(overrides)` returns the same numbers as a dict, for a caller of its own.
 """
-import os
 import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
+from hydra import compose, initialize_config_dir
 
-from hydra import compose, initialize_config_dir  # noqa: E402
-
-from lstm_bench.records import read_jsonl  # noqa: E402
-from lstm_bench.train import run  # noqa: E402
+from lstm_bench.records import read_jsonl
+from lstm_bench.train import run
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 

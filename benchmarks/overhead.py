@@ -8,20 +8,17 @@ evaluation every 100 steps, metrics.jsonl, the W&B offline mirror), and the diag
 row adds the probe at its default cadence. Target: harness / bare <= 1.10.
 """
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 import torch.nn as nn
+from hydra import compose, initialize_config_dir
+
+from lstm_bench.train import run
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from hydra import compose, initialize_config_dir  # noqa: E402
-
-from lstm_bench.train import run  # noqa: E402
 
 B, T, H = 64, 120, 128
 

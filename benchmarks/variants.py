@@ -9,17 +9,13 @@ a busy machine slows them all alike; each row is the median over rounds after on
 Prints one table: ms, and the ratio to nn.LSTM and to the vanilla lstm_cell.
 """
 import argparse
-import os
 import statistics
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
+import torch
 
-import torch  # noqa: E402
-
-from lstm_bench.models.lstm import LSTM  # noqa: E402
-from lstm_bench.models.lstm_cell import VARIANTS, LSTMCell  # noqa: E402
+from lstm_bench.models.lstm import LSTM
+from lstm_bench.models.lstm_cell import VARIANTS, LSTMCell
 
 
 def parse():

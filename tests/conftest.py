@@ -1,4 +1,5 @@
-"""Shared helpers: compose the real configs, and run the real entry point in a subprocess."""
+"""Shared helpers: the one tiny run config, compose the real configs, run the real entry point in a
+subprocess, and unroll a recurrence's per-step twin."""
 import json
 import os
 import subprocess
@@ -16,10 +17,9 @@ import pytest  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-# a run small enough for a test: a few seconds at most on 2 CPU cores
+# a run small enough for a test: a few seconds at most on 2 CPU cores. The one copy: a test that needs
+# more or less adds its own overrides after it (a later override of the same key wins)
 TINY = ["logger=none", "model.hidden_size=8", "embed_size=4", "task.length=6", "train.steps=20",
         "train.eval_every=10", "train.batch_size=8", "train.eval_batch_size=16", "train.threads=1"]
 
@@ -29,18 +29,44 @@ def compose_cfg(*overrides: str):
         return compose("config", overrides=list(overrides), return_hydra_config=True)
 
 
-def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    """`python run.py ARGS` as a user would type it, from `cwd`."""
+def run_python(*args: str, cwd: Path = ROOT, env: dict | None = None,
+               timeout: int = 300) -> subprocess.CompletedProcess:
+    """`python ARGS` from `cwd` (the repo root unless told), output captured; `env` adds to this environment."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     full_env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    """`python run.py ARGS` as a user would type it, from `cwd`."""
+    return run_python(str(ROOT / "run.py"), *args, cwd=cwd, env=env, timeout=timeout)
 
 
 def read_result(run_dir: Path) -> dict:
     return json.loads((Path(run_dir) / "result.json").read_text())
 
 
+def unroll(rec, x: torch.Tensor) -> tuple[torch.Tensor, tuple, list[dict]]:
+    """A recurrence's per-step twin over a whole sequence: outputs (B, T, H), final state, gates per step."""
+    state = rec.init_state(x.shape[0], x.device, x.dtype)
+    outs, gates = [], []
+    for t in range(x.shape[1]):
+        state, g = rec.step(x[:, t], state)
+        outs.append(state[0])
+        gates.append(g)
+    return torch.stack(outs, 1), state, gates
+
+
 @pytest.fixture
 def tiny():
     return list(TINY)
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny tensors: a second intra-op thread only adds waiting on a busy machine (milliseconds per matmul)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

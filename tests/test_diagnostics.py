@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+import conftest
 from conftest import compose_cfg
 from lstm_bench.diagnostics import measure, span
 from lstm_bench.models import SeqModel
@@ -24,9 +25,8 @@ from tasks.adding import Adding
 from tasks.copy import Copy
 
 F64 = torch.float64
-# a short run: tiny sizes, two evaluations; diag.batch_size small so the probe is quick too
-TINY = ["logger=none", "model.hidden_size=8", "embed_size=4", "task.length=8", "train.steps=20",
-        "train.eval_every=10", "train.batch_size=8", "train.eval_batch_size=16", "train.threads=1", "diag.batch_size=8"]
+# conftest's tiny run (20 steps, evaluations at 10 and 20), T=8; diag.batch_size small so the probe is quick too
+TINY = [*conftest.TINY, "task.length=8", "diag.batch_size=8"]
 
 
 @pytest.fixture(autouse=True)

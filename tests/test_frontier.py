@@ -1,20 +1,13 @@
 """The frontier sweeper: the search alone, through Hydra on a stub objective, and on a real tiny sweep."""
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from hydra_plugins.lstm_bench_frontier.search import LengthSearch, search  # noqa: E402
-
-
-def run(args, cwd=REPO, env=None, timeout=300):
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+from conftest import ROOT, run_python
+from hydra_plugins.lstm_bench_frontier.search import LengthSearch, search
 
 
 # ----------------------------------------------------------------------------- the search alone
@@ -69,14 +62,13 @@ def test_frontier_sweeper_on_a_stub_objective(tmp_path):
     (tmp_path / "stub.py").write_text(STUB)
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "config.yaml").write_text("model: a\nseed: 0\ntask:\n  length: 10\n")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}  # where the hydra_plugins folder is
-    sweep = tmp_path / "sweep"
-    p = run(["stub.py", "-m", "hydra/sweeper=frontier", "hydra.sweeper.start=8", "hydra.sweeper.resolution=1",
-             "task.length=5", "model=a,b", f"hydra.sweep.dir={sweep}"], cwd=tmp_path, env=env)
+    sweep = tmp_path / "sweep"  # the sweeper comes from the installed package, wherever the app lives
+    p = run_python("stub.py", "-m", "hydra/sweeper=frontier", "hydra.sweeper.start=8", "hydra.sweeper.resolution=1",
+                   "task.length=5", "model=a,b", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
     assert p.returncode != 0 and "searches task.length itself" in p.stderr  # the search owns the length
 
-    p = run(["stub.py", "-m", "hydra/sweeper=frontier", "hydra.sweeper.start=8", "hydra.sweeper.resolution=1",
-             "model=a,b", f"hydra.sweep.dir={sweep}"], cwd=tmp_path, env=env)
+    p = run_python("stub.py", "-m", "hydra/sweeper=frontier", "hydra.sweeper.start=8", "hydra.sweeper.resolution=1",
+                   "model=a,b", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     front = json.loads((sweep / "frontier.json").read_text())
     assert front["complete"] and len(front["searches"]) == 2
@@ -92,7 +84,7 @@ def test_frontier_sweeper_on_a_stub_objective(tmp_path):
 # ----------------------------------------------------------------------------- discovery and a real sweep
 
 def test_info_plugins_lists_the_frontier_sweeper():
-    p = run(["run.py", "--info", "plugins"])
+    p = run_python("run.py", "--info", "plugins")
     assert p.returncode == 0 and "FrontierSweeper" in p.stdout
 
 
@@ -108,14 +100,14 @@ def test_editable_install_still_finds_the_sweeper(tmp_path):
     child_site = subprocess.run([str(py), "-c", "import site; print(site.getsitepackages()[0])"], capture_output=True,
                                 text=True, check=True).stdout.strip()
     Path(child_site, "base.pth").write_text(site.getsitepackages()[0] + "\n")  # torch, hydra, ... from here
-    p = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", str(REPO), "--no-deps",
+    p = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", str(ROOT), "--no-deps",
                         "--no-build-isolation", "--prefix", str(env_dir)], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr[-2000:]
     code = ("from hydra.core.plugins import Plugins; from hydra.plugins.sweeper import Sweeper; "
             "print([p.__name__ for p in Plugins.instance().discover(Sweeper)])")
     p = subprocess.run([str(py), "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "FrontierSweeper" in p.stdout, p.stderr[-2000:]
-    p = subprocess.run([str(py), str(REPO / "run.py"), "--info", "plugins"], cwd=tmp_path, capture_output=True,
+    p = subprocess.run([str(py), str(ROOT / "run.py"), "--info", "plugins"], cwd=tmp_path, capture_output=True,
                        text=True, timeout=120)
     assert p.returncode == 0 and "FrontierSweeper" in p.stdout and "JoblibLauncher" in p.stdout, p.stderr[-2000:]
 
@@ -125,7 +117,7 @@ def test_frontier_on_a_real_tiny_sweep(tmp_path):
     args = ["run.py", "-m", "hydra/sweeper=frontier", "+experiment=smoke", "hydra.sweeper.params.seed=0",
             "model=lstm", "hydra.sweeper.start=4", "hydra.sweeper.max_length=16", "hydra.sweeper.resolution=2",
             "task.threshold=0.17", "train.lr=1e-2", "train.steps=40", "diag.every=0", f"hydra.sweep.dir={sweep}"]
-    p = run(args)
+    p = run_python(*args)
     assert p.returncode == 0, p.stderr[-3000:]
     front = json.loads((sweep / "frontier.json").read_text())
     assert front["complete"] and len(front["searches"]) == 1
@@ -139,7 +131,7 @@ def test_frontier_on_a_real_tiny_sweep(tmp_path):
     assert "Frontier" in p.stdout and "longest T solved" in p.stdout  # the table printed at the end
 
     before = {d.name: (d / "result.json").read_bytes() for d in sweep.iterdir() if (d / "result.json").exists()}
-    p = run(args)  # resumed: the search replays from the records, no probe runs again
+    p = run_python(*args)  # resumed: the search replays from the records, no probe runs again
     assert p.returncode == 0, p.stderr[-3000:]
     assert p.stdout.count("not run again") == len(s["probes"])
     after = {d.name: (d / "result.json").read_bytes() for d in sweep.iterdir() if (d / "result.json").exists()}

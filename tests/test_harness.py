@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from conftest import compose_cfg, read_result, run_cli
+from conftest import TINY, compose_cfg, read_result, run_cli
 from lstm_bench.records import read_jsonl
 from lstm_bench.train import run
 
@@ -122,8 +122,7 @@ def test_wandb_failure_warns_and_the_run_goes_on(tmp_path, tiny):
 
 
 def test_real_two_job_multirun(tmp_path):
-    proc = run_cli("-m", "model=rnn,lstm", "logger=none", "model.hidden_size=8", "embed_size=4", "task.length=6",
-                   "train.steps=10", "train.eval_every=5", "train.batch_size=8", "train.eval_batch_size=16",
+    proc = run_cli("-m", "model=rnn,lstm", *TINY, "train.steps=10", "train.eval_every=5",
                    f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     results = sorted((json.loads(p.read_text()) for p in (tmp_path / "sweep").glob("*/result.json")),

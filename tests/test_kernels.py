@@ -418,18 +418,3 @@ def test_lstm_triton_without_gpu_is_a_config_error(monkeypatch):
         LSTMTriton(4, 8)
     monkeypatch.setenv("TRITON_INTERPRET", "1")
     LSTMTriton(4, 8)  # the interpreter is enough to construct it
-
-
-def test_lstm_triton_config_mirrors_lstm():
-    hydra = pytest.importorskip("hydra")
-    from omegaconf import OmegaConf
-    conf = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf")
-
-    def model_node(name):  # as composed: model/lstm_triton.yaml may build on model/lstm.yaml
-        with hydra.initialize_config_dir(config_dir=conf, version_base=None):
-            return OmegaConf.to_container(hydra.compose("config", overrides=[f"model={name}"]).model)
-
-    base, ours = model_node("lstm"), model_node("lstm_triton")
-    assert ours.pop("_target_") == "lstm_bench.models.lstm_triton.LSTMTriton"
-    base.pop("_target_")
-    assert ours == base

@@ -1,22 +1,17 @@
-"""The recurrences: the gate-by-gate cell is nn.LSTM, the per-step twins are their models."""
+"""The recurrences: the gate-by-gate cell is nn.LSTM, the per-step twins are their models, and every
+model config builds what it names."""
+import hydra
 import pytest
 import torch
 import torch.nn as nn
+from conftest import ROOT, TINY, compose_cfg, unroll
 
 from lstm_bench.models.lstm import LSTM
 from lstm_bench.models.lstm_cell import LSTMCell
 from lstm_bench.models.rnn import RNN
+from lstm_bench.train import build
 
 B, T, I, H = 3, 7, 5, 6
-
-
-def unroll(rec, x):
-    state = rec.init_state(x.shape[0], x.device, x.dtype)
-    outs = []
-    for t in range(x.shape[1]):
-        state, _ = rec.step(x[:, t], state)
-        outs.append(state[0])
-    return torch.stack(outs, 1), state
 
 
 def test_lstm_cell_equals_nn_lstm_outputs_and_gradients_float64():
@@ -46,7 +41,7 @@ def test_step_twin_reproduces_forward(cls):
     rec = cls(I, H).double()
     x = torch.randn(B, T, I, dtype=torch.float64)
     out, state = rec(x)
-    out_step, state_step = unroll(rec, x)
+    out_step, state_step, _ = unroll(rec, x)
     torch.testing.assert_close(out_step, out, rtol=1e-12, atol=1e-12)
     for a, b in zip(state_step, state):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
@@ -75,3 +70,24 @@ def test_forget_bias_moves_b_f_by_exactly_the_value(cls):
     rec = cls(I, H, forget_bias=1.0)
     _, gates = rec.step(torch.zeros(1, I), rec.init_state(1))
     torch.testing.assert_close(gates["f"][0], torch.sigmoid(b_f(shifted)))
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "conf" / "model").glob("*.yaml")))
+def test_every_model_config_builds_its_class_and_runs(name):
+    """model=NAME builds the class its _target_ names, which reads the task's batches. The configs that
+    compose model/lstm.yaml (lstm_cell, lstm_triton) take its keys: init=forget_bias sets b_f to 1."""
+    cfg = compose_cfg(*TINY, f"model={name}")
+    lstm_family = "init" in cfg.model
+    if lstm_family:
+        cfg.model.init = "forget_bias"
+    task, model = build(cfg, torch.device("cpu"))
+    rec = model.recurrence
+    assert type(rec) is hydra.utils.get_class(cfg.model._target_)
+    batch = task.batch(2, 0, 0)
+    out, _ = model(batch.x)
+    assert torch.isfinite(task.loss(out, batch))
+    if lstm_family:
+        p = dict(rec.named_parameters())
+        b_ih, b_hh = (next(v for k, v in p.items() if k.endswith(n)) for n in ("bias_ih_l0", "bias_hh_l0"))
+        H = rec.hidden_size
+        torch.testing.assert_close((b_ih + b_hh)[H:2 * H], torch.ones(H), rtol=0, atol=1e-6)

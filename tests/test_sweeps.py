@@ -8,13 +8,12 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from omegaconf import OmegaConf
+
+from conftest import ROOT, compose_cfg, run_python
+
 FINISHED = ("solved", "unsolved", "diverged")
 SMOKE_DIRS = {f"+experiment=smoke,model={m},seed={s}" for m in ("rnn", "lstm") for s in (0, 1)}
-
-
-def run(args, timeout=300):
-    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
 
 def results(sweep: Path) -> dict:
@@ -26,7 +25,7 @@ def test_sweep_killed_resumed_and_reported(tmp_path):
     args = ["run.py", "-m", "+experiment=smoke", f"hydra.sweep.dir={sweep}"]
 
     # a sweep killed half-way: one job at a time, killed (SIGKILL, the whole process group) after the first result
-    proc = subprocess.Popen([sys.executable, *args, "hydra.launcher.n_jobs=1"], cwd=REPO, start_new_session=True,
+    proc = subprocess.Popen([sys.executable, *args, "hydra.launcher.n_jobs=1"], cwd=ROOT, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 150
     while not (sweep.exists() and results(sweep)) and proc.poll() is None and time.monotonic() < deadline:
@@ -37,7 +36,7 @@ def test_sweep_killed_resumed_and_reported(tmp_path):
     assert 1 <= len(before) < len(SMOKE_DIRS), "the sweep should have been caught half-way"
 
     # the same command again finishes the rest: nothing re-run, nothing lost, nothing duplicated
-    p = run(args)
+    p = run_python(*args)
     assert p.returncode == 0, p.stderr[-3000:]
     after = results(sweep)
     assert {d.name for d in sweep.iterdir() if d.is_dir() and not d.name.startswith(".")} == SMOKE_DIRS | {"report"}
@@ -60,24 +59,17 @@ def test_sweep_killed_resumed_and_reported(tmp_path):
 
     # the report in all three formats, byte-identical from one call to the next
     for fmt, marker in (("md", "| model | task | T |"), ("csv", "model,task,length,"), ("latex", r"\begin{tabular}")):
-        first = run(["-m", "lstm_bench.report", str(sweep), "--format", fmt])
+        first = run_python("-m", "lstm_bench.report", str(sweep), "--format", fmt)
         assert first.returncode == 0 and marker in first.stdout, first.stderr
-        assert run(["-m", "lstm_bench.report", str(sweep), "--format", fmt]).stdout == first.stdout
-    assert (sweep / "report" / "results.md").read_text() == run(["-m", "lstm_bench.report", str(sweep)]).stdout
+        assert run_python("-m", "lstm_bench.report", str(sweep), "--format", fmt).stdout == first.stdout
+    assert (sweep / "report" / "results.md").read_text() == run_python("-m", "lstm_bench.report", str(sweep)).stdout
 
 
-def test_launcher_and_preset_configs_compose():
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base=None):
-        for launcher, key, value in (("local", "n_jobs", -1), ("local_submitit", "cpus_per_task", 1),
-                                     ("slurm", "cpus_per_task", 2)):
-            cfg = compose("config", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)
-            assert cfg.hydra.launcher[key] == value and "_target_" in cfg.hydra.launcher
-        cfg = compose("config", return_hydra_config=True)
-        assert "JoblibLauncher" in cfg.hydra.launcher._target_  # multirun is parallel by default
-        assert OmegaConf.to_container(cfg.hydra.sweep)["subdir"] == "${hydra.job.override_dirname}"  # unresolved
-        for preset in ("smoke", "quick", "compare"):
-            cfg = compose("config", overrides=[f"+experiment={preset}"], return_hydra_config=True)
-            assert cfg.hydra.sweeper.params, preset
+def test_launcher_configs_compose():
+    for launcher, key, value in (("local", "n_jobs", -1), ("local_submitit", "cpus_per_task", 1),
+                                 ("slurm", "cpus_per_task", 2)):
+        cfg = compose_cfg(f"hydra/launcher={launcher}")
+        assert cfg.hydra.launcher[key] == value and "_target_" in cfg.hydra.launcher
+    cfg = compose_cfg()
+    assert "JoblibLauncher" in cfg.hydra.launcher._target_  # multirun is parallel by default
+    assert OmegaConf.to_container(cfg.hydra.sweep)["subdir"] == "${hydra.job.override_dirname}"  # unresolved

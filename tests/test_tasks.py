@@ -8,6 +8,7 @@ from pathlib import Path
 import hydra
 import pytest
 import torch
+import conftest
 from conftest import ROOT, compose_cfg
 
 import lstm_bench.train as train
@@ -500,8 +501,8 @@ RUNS = {  # task overrides of a tiny run
     "reber": ["task=reber", "task.length=12"],
     "reber_continual": ["task=reber", "task.continual=true", "task.length=12", "task.test_length=200"],
 }
-TINY = ["logger=none", "model.hidden_size=8", "embed_size=4", "train.steps=3", "train.eval_every=2",
-        "train.batch_size=4", "train.eval_batch_size=8", "train.threads=1", "diag.batch_size=2"]
+TINY = [*conftest.TINY, "train.steps=3", "train.eval_every=2", "train.batch_size=4", "train.eval_batch_size=8",
+        "diag.batch_size=2"]  # RUNS' task.length wins over TINY's
 MODELS = sorted(p.stem for p in (ROOT / "conf" / "model").glob("*.yaml"))
 
 
@@ -538,23 +539,3 @@ def test_lstm_without_forget_gate_runs_the_continual_stream(tmp_path):
 def test_chrono_init_takes_the_horizon_of_a_new_task(tmp_path):
     result, _, task = tiny_run(tmp_path, "temporal_order", "model.init=chrono", "diag.every=0")
     assert result["config"]["model"]["init"] == "chrono" and task.chrono_tmax == 11
-
-
-@pytest.mark.parametrize("experiment, task, models", [
-    ("forget_gate", "reber", {"lstm", "nfg"}),
-    ("temporal_order", "temporal_order", {"rnn", "lstm"}),
-])
-def test_experiment_presets_compose(experiment, task, models):
-    cfg = compose_cfg(f"+experiment={experiment}")
-    params = cfg.hydra.sweeper.params
-    assert cfg.hydra.runtime.choices.task == task and set(params.seed.split(",")) == {"0", "1", "2"}
-    arms = params.get(f"+experiment/{experiment}") or params.get("model")
-    assert set(arms.split(",")) == models
-    if experiment == "forget_gate":
-        assert cfg.task.continual is True
-        nfg = compose_cfg(f"+experiment={experiment}", "+experiment/forget_gate=nfg")
-        assert (nfg.hydra.runtime.choices.model, nfg.model.variant) == ("lstm_cell", "nfg")
-        lstm = compose_cfg(f"+experiment={experiment}", "+experiment/forget_gate=lstm")
-        assert lstm.hydra.runtime.choices.model == "lstm"
-    else:
-        assert cfg.task.length == 100

@@ -1,17 +1,17 @@
-"""The LSTM variants, the GRU and IRNN, and the bias initialisations (issue 8).
+"""The LSTM variants, the GRU and IRNN, and the bias initialisations.
 
 Each variant is checked against the cell worked out by hand on one unit (plain floats and the
 math module), and against the vanilla cell with the same weights: the gate it removes is
-exactly 1 (or 1 - i, or unsquashed) and every other gate is unchanged.
+exactly 1 (or 1 - i, or unsquashed) and every other gate is unchanged. That the vanilla cell is
+nn.LSTM is test_models.py's.
 """
 import json
 import math
 
 import pytest
 import torch
-import torch.nn as nn
 
-from conftest import compose_cfg, read_result, run_cli
+from conftest import TINY, compose_cfg, read_result, run_cli, unroll
 from lstm_bench.models.gru import GRU
 from lstm_bench.models.irnn import IRNN
 from lstm_bench.models.lstm import LSTM
@@ -74,17 +74,6 @@ def load_unit(cell: LSTMCell, p: dict, peep: dict) -> None:
             for a, k in enumerate(v.sigmoid_gates):
                 for b_, j in enumerate(v.sigmoid_gates):
                     cell.weight_gg[a, b_] = p["gg"][k][j]
-
-
-def unroll(rec, x):
-    """The per-step twin over a whole sequence: outputs, final state, gates per step."""
-    state = rec.init_state(x.shape[0], x.device, x.dtype)
-    outs, gates = [], []
-    for t in range(x.shape[1]):
-        state, g = rec.step(x[:, t], state)
-        outs.append(state[0])
-        gates.append(g)
-    return torch.stack(outs, 1), state, gates
 
 
 @pytest.mark.parametrize("peephole", [False, True], ids=["", "peephole"])
@@ -157,23 +146,6 @@ def test_the_removed_gate_is_exactly_one_and_the_rest_unchanged(variant):
         state_f, _ = cell.step(x, (h, c, *prev))
         state_v, _ = vanilla.step(x, (h, c))
         assert not torch.allclose(state_f[0], state_v[0])
-
-
-def test_vanilla_equals_nn_lstm_outputs_and_gradients_float64():
-    torch.manual_seed(5)
-    I, H, B, T = 3, 4, 2, 6
-    ref = nn.LSTM(I, H, batch_first=True).double()
-    cell = LSTMCell(I, H, variant="vanilla").double()
-    cell.load_state_dict(ref.state_dict())
-    x = torch.randn(B, T, I, dtype=F64, requires_grad=True)
-    out_ref, (h_ref, c_ref) = ref(x)
-    out, (h, c) = cell(x)
-    torch.testing.assert_close(out, out_ref, rtol=1e-12, atol=1e-13)
-    g = torch.randn_like(out)
-    grads_ref = torch.autograd.grad((out_ref * g).sum() + c_ref.sum(), [x, *ref.parameters()])
-    grads = torch.autograd.grad((out * g).sum() + c.sum(), [x, *cell.parameters()])
-    for a, b in zip(grads, grads_ref):
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
 def test_peepholes_change_the_output_only_through_c():
@@ -353,9 +325,7 @@ def test_every_model_runs_through_the_harness_with_diagnostics(tmp_path, monkeyp
     drawn = []  # the PNGs are the diagnostics' own business (and most of a tiny run's time): note, don't draw
     monkeypatch.setattr(diagnostics.plots, "grad_through_time", lambda rows, path: drawn.append("grad"))
     monkeypatch.setattr(diagnostics.plots, "forget_heatmap", lambda heat, step, path: drawn.append("forget"))
-    cfg = compose_cfg(*model, f"task={task}", "logger=none", "train.steps=3", "train.eval_every=3",
-                      "task.length=6", "model.hidden_size=5", "embed_size=3", "train.batch_size=4",
-                      "train.eval_batch_size=8", "diag.batch_size=4", "train.threads=1")
+    cfg = compose_cfg(*TINY, *model, f"task={task}", "train.steps=3", "train.eval_every=3", "diag.batch_size=4")
     result = run(cfg, tmp_path)
     assert result == read_result(tmp_path)
     assert (result["model"], result["task"], result["steps"]) == (name, task, 3)
@@ -370,16 +340,3 @@ def test_every_model_runs_through_the_harness_with_diagnostics(tmp_path, monkeyp
         if "nfg" in name:
             assert rows[-1]["forget_mean"] == 1.0
     json.dumps(result)  # the record is plain JSON
-
-
-def test_the_variants_experiment_sweeps_every_variant_and_each_builds():
-    cfg = compose_cfg("+experiment=variants", "+experiment/compare=copy", "model=lstm_cell", "rung=long")
-    params = cfg.hydra.sweeper.params
-    assert params.model == "lstm_cell" and set(params["model.variant"].split(",")) == set(VARIANTS)
-    names = set()
-    for variant in params["model.variant"].split(","):
-        for peephole in params["model.peephole"].split(","):
-            cfg.model.variant, cfg.model.peephole = variant, peephole == "true"
-            _, model = build(cfg, torch.device("cpu"))
-            names.add(model.recurrence.name)
-    assert len(names) == 2 * len(VARIANTS)  # the report tells every swept model apart

@@ -1,7 +1,7 @@
 """What a task's batch builder costs next to the training step it feeds.
 
-    python benchmarks/tasks.py                      # every task, B=64, T=200, lstm H=128, CPU
-    python benchmarks/tasks.py --device cuda --T 1000
+    python benchmarks/batches.py                    # every task, B=64, T=200, lstm H=128, CPU
+    python benchmarks/batches.py --device cuda --T 1000
 
 For each task (default options, `task.length` = T) it times, on consecutive training steps
 (so a stream task's block generation is amortised as in a run; its worst step is shown too):
@@ -11,24 +11,20 @@ For each task (default options, `task.length` = T) it times, on consecutive trai
 and prints one table, with build / step in percent (the goal: under 5%).
 """
 import argparse
-import os
 import statistics
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
+import torch
 
-import torch  # noqa: E402
-
-from lstm_bench.models import SeqModel  # noqa: E402
-from lstm_bench.models.lstm import LSTM  # noqa: E402
-from tasks.adding import Adding  # noqa: E402
-from tasks.assoc_recall import AssocRecall  # noqa: E402
-from tasks.copy import Copy  # noqa: E402
-from tasks.multiplication import Multiplication  # noqa: E402
-from tasks.reber import Reber  # noqa: E402
-from tasks.selective_copy import SelectiveCopy  # noqa: E402
-from tasks.temporal_order import TemporalOrder  # noqa: E402
+from lstm_bench.models import SeqModel
+from lstm_bench.models.lstm import LSTM
+from tasks.adding import Adding
+from tasks.assoc_recall import AssocRecall
+from tasks.copy import Copy
+from tasks.multiplication import Multiplication
+from tasks.reber import Reber
+from tasks.selective_copy import SelectiveCopy
+from tasks.temporal_order import TemporalOrder
 
 TASKS = {
     "copy": lambda T: Copy(length=T),

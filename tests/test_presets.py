@@ -1,0 +1,115 @@
+"""Every preset in conf/experiment/ composes, arm by arm as its sweep would, and every run of it builds.
+
+A preset's arms are the config-group choices of its `hydra.sweeper.params` (`model: rnn,lstm`,
+`+experiment/compare: adding,copy`): each combination is composed with Hydra's compose API, as the
+sweep composes its jobs. Its other swept keys (`rung`, `model.variant`, `seed`, ...) are values: each
+combination of them is set on the arm's config, which must then resolve and build its task and model
+(`lstm_bench.train.build`: what a run instantiates), and one batch goes through the model. A file under
+conf/experiment/NAME/ is an arm of the presets that sweep `+experiment/NAME`; one that no preset sweeps
+is a preset of its own.
+"""
+import functools
+import itertools
+
+import hydra
+import pytest
+import torch
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+
+from conftest import ROOT, compose_cfg
+from lstm_bench.models.lstm_cell import VARIANTS
+from lstm_bench.train import build
+
+CONF = ROOT / "conf"
+FILES = sorted(p.relative_to(CONF / "experiment").with_suffix("").as_posix()
+               for p in (CONF / "experiment").rglob("*.yaml"))
+TOP = [f for f in FILES if "/" not in f]
+
+# What each preset runs, over all its arms: the tasks as (name, T), the recurrences' names (what the
+# report's rows tell apart), the seeds, and task settings every run shares.
+COMPARE_TASKS = {("adding", T) for T in (25, 50, 100, 200)} | {("copy", T) for T in (5, 10, 20, 40)}
+EXPECTED = {
+    "smoke": ({("adding", 10)}, {"rnn", "lstm"}, {0, 1}, {}),
+    "quick": ({("adding", 25), ("adding", 50), ("adding", 100)}, {"rnn", "lstm"}, {0}, {}),
+    "compare": (COMPARE_TASKS, {"rnn", "irnn", "gru", "lstm"}, {0, 1, 2}, {}),
+    # the frontier sweeper sets T itself (from hydra.sweeper.start): what composes is the task's default
+    "frontier": ({("adding", 100), ("copy", 100)}, {"rnn", "lstm"}, {0, 1, 2}, {}),
+    "forget_gate": ({("reber", 50)}, {"lstm", "lstm_cell-nfg"}, {0, 1, 2}, {"continual": True}),
+    "temporal_order": ({("temporal_order", 100)}, {"rnn", "lstm"}, {0, 1, 2}, {}),
+    "variants": ({("adding", 100), ("adding", 200), ("copy", 20), ("copy", 40)},
+                 {"lstm_cell", *(f"lstm_cell-{v}" for v in VARIANTS if v != "vanilla"),
+                  *(f"lstm_cell-{v}+peephole" for v in VARIANTS)}, {0, 1, 2}, {}),
+}
+PARSER = OverridesParser.create()
+
+
+@functools.cache
+def sweep(preset: str) -> tuple[list[tuple[str, ...]], dict[tuple[str, bool], list]]:
+    """The preset's arms (each a tuple of group overrides) and its swept values ((key, +key?) -> typed values)."""
+    params = compose_cfg(f"+experiment={preset}").hydra.sweeper.get("params") or {}
+    groups, values = {}, {}
+    for key, spec in params.items():
+        o = PARSER.parse_override(f"{key}={spec}")
+        if (CONF / o.key_or_group).is_dir():  # a config group: each choice composes differently
+            choices = o.sweep_string_iterator() if o.is_sweep_override() else [o.get_value_element_as_str()]
+            groups[key] = [f"{key}={c}" for c in choices]
+        else:
+            assert not key.startswith("~"), key
+            values[o.key_or_group, o.is_add()] = list(o.sweep_iterator()) if o.is_sweep_override() else [o.value()]
+    return list(itertools.product(*groups.values())), values
+
+
+@functools.cache
+def check_arm(preset: str, arm: tuple[str, ...]) -> dict:
+    """Compose one arm, build every run of it; what those runs are."""
+    cfg = compose_cfg(f"+experiment={preset}", *arm)
+    hydra.utils.get_class(cfg.hydra.sweeper._target_)  # the sweeper it names exists
+    run = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    OmegaConf.set_struct(run, True)  # as composed: a swept key the config lacks is an error unless +key
+    _, values = sweep(preset)
+    seen = {"tasks": set(), "models": set(), "seeds": set(), "task_objects": [],
+            "choices": dict(cfg.hydra.runtime.choices)}
+    built = set()
+    for combo in itertools.product(*values.values()):
+        for (key, add), value in zip(values, combo):  # every combination sets every key: no copy needed
+            OmegaConf.update(run, key, value, force_add=add)  # a key not in the config fails, as in a sweep
+        plain = OmegaConf.to_container(run, resolve=True)  # every interpolation resolves, as the records need
+        seen["seeds"].add(plain["seed"])
+        what = repr((plain["task"], plain["model"], plain["embed_size"]))
+        if what in built:  # the same task and model as a run before (another seed): the same build
+            continue
+        built.add(what)
+        task, model = build(run, torch.device("cpu"))
+        if not seen["task_objects"]:  # the task's batches fit the model built for it
+            batch = task.batch(2, 0, 0)
+            out, _ = model(batch.x)
+            assert torch.isfinite(task.loss(out, batch)), (preset, arm)
+        seen["tasks"].add((task.name, task.length))
+        seen["models"].add(model.recurrence.name)
+        seen["task_objects"].append(task)
+    return seen
+
+
+def arms_using(file: str) -> list[tuple[str, tuple[str, ...]]]:
+    """The (preset, arm) pairs that compose conf/experiment/FILE.yaml as a sweep's choice."""
+    group, name = file.rsplit("/", 1)
+    return [(p, arm) for p in TOP for arm in sweep(p)[0] if f"+experiment/{group}={name}" in arm]
+
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize("file", FILES)
+def test_preset_composes_and_every_run_builds(file):
+    if "/" in file and arms_using(file):  # an arm: checked through the presets that sweep it
+        group, name = file.rsplit("/", 1)
+        for preset, arm in arms_using(file):
+            assert check_arm(preset, arm)["choices"][f"experiment/{group}"] == name
+        return
+    assert file in EXPECTED, f"+experiment={file}: add what it runs to EXPECTED"
+    tasks, models, seeds, settings = EXPECTED[file]
+    arms = [check_arm(file, arm) for arm in sweep(file)[0]]
+    assert set().union(*(a["tasks"] for a in arms)) == tasks
+    assert set().union(*(a["models"] for a in arms)) == models
+    assert set().union(*(a["seeds"] for a in arms)) == seeds
+    for key, value in settings.items():
+        assert all(getattr(t, key) == value for a in arms for t in a["task_objects"]), key
