@@ -306,3 +306,11 @@ def lstm_fused(x, state=None, w_ih=None, w_hh=None, b_ih=None, b_hh=None, *, use
     (x, h0, c0, w_ih, w_hh, b_ih, b_hh), three_d = prepare("lstm_fused", x, state, w_ih, w_hh, b_ih, b_hh)
     out, h_T, c_T = LSTMFusedFunction.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, use_cuda_graph)
     return out, as_given(h_T, c_T, three_d)
+
+
+# The shared GPU check (gpu-check/gpu_check.py, outside this repository) reads the per-step path
+# through these module names; they keep it measuring the same code until it moves to the new ones.
+from .common import INTERPRETED  # noqa: E402
+from .graphs import _GRAPH_CACHE, clear_graph_cache  # noqa: E402
+
+_input_projection, _compute_dtype = input_projection, compute_dtype

@@ -2,8 +2,8 @@
 
 Needs only torch and triton (no hydra / wandb / lstm_bench), and a CUDA GPU:
 
-    python benchmarks/kernels.py --quick
-    python benchmarks/kernels.py --B 1 16 --H 768 --T 1024 --dtype fp16 --out table.md
+    python benchmarks/triton_lstm.py --quick
+    python benchmarks/triton_lstm.py --B 1 16 --H 768 --T 1024 --dtype fp16 --out table.md
 
 For every (B, T, H, dtype) it times, with triton.testing.do_bench (warm-up, median of
 events), the forward and the forward+backward of
@@ -28,16 +28,10 @@ import torch
 import triton
 from triton.testing import do_bench
 
-# Run as a script, this file's folder comes first on sys.path, and this file (kernels.py)
-# would shadow the `kernels` package it benchmarks: drop the folder, so the package
-# comes from the install (or from PYTHONPATH=. on a machine without one).
-if sys.path and os.path.realpath(sys.path[0] or ".") == os.path.dirname(os.path.realpath(__file__)):
-    del sys.path[0]
-
-from kernels import lstm_fused, lstm_persistent  # noqa: E402
-from kernels.lstm.graphs import clear_graph_cache  # noqa: E402
-from kernels.lstm.naive import lstm_naive  # noqa: E402
-from kernels.lstm.persistent import persistent_config  # noqa: E402
+from kernels import lstm_fused, lstm_persistent
+from kernels.lstm.graphs import clear_graph_cache
+from kernels.lstm.naive import lstm_naive
+from kernels.lstm.persistent import persistent_config
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 METHODS = ("cudnn", "cudnn16", "loop", "fused", "persist")
