@@ -88,7 +88,7 @@ def time_wall(fn, reps):
 def time_slow(fn, reps, device="cuda"):
     if device == "cpu":
         return time_wall(fn, reps)
-    # the cell loop takes 0.1 - 1 s per call: do_bench's 5-call estimate alone would be long
+    # the cell loop is slow per call: do_bench's 5-call estimate alone would be long
     fn()
     torch.cuda.synchronize()
     times = []

@@ -18,7 +18,7 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# a run small enough for a test: a few seconds at most on 2 CPU cores. The one copy: a test that needs
+# a run small enough for a test. The one copy: a test that needs
 # more or less adds its own overrides after it (a later override of the same key wins)
 TINY = ["logger=none", "model.hidden_size=8", "embed_size=4", "task.length=6", "train.steps=20",
         "train.eval_every=10", "train.batch_size=8", "train.eval_batch_size=16", "train.threads=1"]
@@ -65,7 +65,7 @@ def tiny():
 
 @pytest.fixture
 def one_thread():
-    """Tiny tensors: a second intra-op thread only adds waiting on a busy machine (milliseconds per matmul)."""
+    """Tiny tensors: a second intra-op thread only adds waiting, the more so on a busy machine."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -29,13 +29,7 @@ F64 = torch.float64
 TINY = [*conftest.TINY, "task.length=8", "diag.batch_size=8"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: a second intra-op thread only adds waiting on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class LinearRNN(nn.Module):
