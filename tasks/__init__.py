@@ -13,17 +13,29 @@ What the harness reads off a task:
     readout        "all" (a prediction every step) or "last" (one at the end)
     metric_name    what `metric` returns ("recall_acc", "mse", ...)
     baseline_loss  the analytic loss of the best memoryless predictor
+    baseline_metric  the metric that predictor scores (what the solved rule must not accept)
+    lower_is_better  True when a smaller metric is better (an MSE); the solved rule reads it
+    threshold      the solved rule's bound
     loss(out, batch)            the training loss
-    dependency_loss(out, batch) the loss where the dependency ends (diagnostics)
     metric(out, batch)          the test metric, a float
-    solved(metric)              the task's own "solved" rule
+    dependency(batch)           per sequence, where the dependency the diagnostics follow starts
+                                (the input it depends on) and ends (the step that is scored),
+                                (start, end) long (B,); -1 for a sequence with none in view
     stateful       if True, the training loop carries the state across batches (detached)
 and, with defaults in `Task` that most tasks keep:
+    solved(metric)              metric < threshold when lower_is_better, else metric >= threshold
+    dependency_loss(out, batch) (B,) each sequence's loss at its own dependency end (0 where it
+                                has none): cross-entropy for class targets, squared error for values
+    valid(batch)                (B, T) bool: the real positions, False on padding; all True by default
     extra_metrics(out, batch)   more test scores, {name: float}, logged beside the metric as
                                 test_NAME (per-gap accuracy, a second score); {} by default
     test_batch(batch_size, seed, device)  the fixed test set: the TEST batch of step 0 by
                                 default; a task whose test differs in shape overrides it
                                 (the continual Reber stream: one stream of 10^5 symbols)
+
+A task is checked once it is built (`Task.check_threshold`, run by the class itself): a threshold
+that the memoryless predictor's metric already meets is refused with one line, since a run would
+be "solved" by a model that remembers nothing.
 
 Sequences of different lengths in one batch are right-padded, with readout "all" and the
 task reading each sequence's own last step through `mask` (adding style=hochreiter,
@@ -34,6 +46,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
+
+from lstm_bench.errors import require
 
 TRAIN, TEST = "train", "test"
 
@@ -68,7 +83,34 @@ class Batch:
     # a task may subclass Batch to carry what only its own scoring reads (tasks/reber.py)
 
 
-class Task:
+def first_true(m: torch.Tensor) -> torch.Tensor:
+    """(B,) the first column where each row of a (B, T) bool is True; -1 for a row with none."""
+    t = torch.arange(m.shape[1], device=m.device)
+    return torch.where(m, t, m.shape[1]).amin(dim=1).masked_fill(~m.any(dim=1), -1)
+
+
+def last_true(m: torch.Tensor) -> torch.Tensor:
+    """(B,) the last column where each row of a (B, T) bool is True; -1 for a row with none."""
+    t = torch.arange(m.shape[1], device=m.device)
+    return torch.where(m, t, -1).amax(dim=1)
+
+
+def up_to_scored(batch: Batch) -> torch.Tensor:
+    """(B, T) bool: the steps up to each row's last scored step, the real part of a batch padded after it."""
+    t = torch.arange(batch.mask.shape[1], device=batch.mask.device)
+    return t <= last_true(batch.mask).unsqueeze(1)
+
+
+class CheckedTask(type):
+    """Builds a task, then holds it to the contract's rule on thresholds (Task.check_threshold)."""
+
+    def __call__(cls, *args, **kwargs):
+        task = super().__call__(*args, **kwargs)
+        task.check_threshold()
+        return task
+
+
+class Task(metaclass=CheckedTask):
     """Defaults shared by every task; a task file overrides what differs."""
 
     name: str
@@ -77,10 +119,33 @@ class Task:
     n_out: int = 1
     readout: str = "all"
     metric_name: str = "loss"
+    lower_is_better: bool = False
     stateful: bool = False  # True: training carries the recurrent state from batch to batch
 
+    def solved(self, metric: float) -> bool:
+        return metric < self.threshold if self.lower_is_better else metric >= self.threshold
+
+    def check_threshold(self) -> None:
+        """Refuse a solved rule that the memoryless predictor already meets."""
+        b = self.baseline_metric
+        side = f"below {b:.4g}" if self.lower_is_better else f"above {b:.4g}"
+        require(not self.solved(b), "task.threshold", self.threshold,
+                f"{self.metric_name} {side} (the memoryless baseline scores {b:.4g} and would count as solved)")
+
     def dependency_loss(self, out: torch.Tensor, batch: Batch) -> torch.Tensor:
-        return self.loss(out, batch)
+        _, end = self.dependency(batch)
+        rows = torch.arange(len(end), device=end.device)
+        at = end.clamp(min=0)
+        pred = out[rows, at] if out.dim() == 3 else out  # (B, n_out): readout "last" is the end already
+        if batch.y.is_floating_point():
+            per_seq = ((pred - batch.y) ** 2).sum(dim=-1)  # (B, 1) targets, one per sequence
+        else:
+            y = batch.y[rows, at] if batch.y.dim() == 2 else batch.y  # per-step targets, or one class per row
+            per_seq = F.cross_entropy(pred, y.clamp(min=0), reduction="none")
+        return torch.where(end >= 0, per_seq, 0.0)
+
+    def valid(self, batch: Batch) -> torch.Tensor:
+        return torch.ones(batch.x.shape[:2], dtype=torch.bool, device=batch.x.device)
 
     def extra_metrics(self, out: torch.Tensor, batch: Batch) -> dict[str, float]:
         return {}

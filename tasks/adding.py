@@ -28,13 +28,18 @@ hand; make_hochreiter does not check 1997's windows), one sequence of length 7 p
     target                                    0.75          (= 0.5 + (0.60 + 0.40)/4)
 
 The best constant is 0.5; its MSE is (Var X1 + Var X2)/16 with Var X = 1/3, less the rare
-zeroed first pair: P(X1 = pair 0) = 1/10 and P(X2 = pair 0) = 9/10 / (T/2 - 1).
+zeroed first pair: P(X1 = pair 0) = 1/10 and P(X2 = pair 0) = 9/10 / (T/2 - 1). It gets a
+sequence right when |X1 + X2| < 4 * tolerance = a: for the triangular sum of two values with
+probability a - a^2/4 (a <= 2), and min(a, 1) when one of them is the zeroed first pair.
+
+The dependency the diagnostics follow: the step that is scored (the last) back to the first
+marked value (step 1 in both examples). Gate statistics count the steps up to the scored one only.
 """
 import torch
 import torch.nn.functional as F
 
 from lstm_bench.errors import require
-from tasks import TRAIN, Batch, Task, generator
+from tasks import TRAIN, Batch, Task, first_true, generator, last_true, up_to_scored
 
 STYLES = ("le", "hochreiter")
 
@@ -102,14 +107,26 @@ class Adding(Task):
         self.length, self.threshold, self.style, self.tolerance = length, threshold, style, tolerance
         self.readout = "last" if style == "le" else "all"
         self.metric_name = "mse" if style == "le" else "seq_acc"
+        self.lower_is_better = style == "le"
+
+    @property
+    def p_zeroed(self) -> float:
+        """hochreiter: the chance that a marked value is the zeroed first pair (never both are)."""
+        return 1 / 10 + 9 / 10 / (self.length // 2 - 1)
 
     @property
     def baseline_loss(self) -> float:
         if self.style == "le":
             return 1 / 6  # Var(X1 + X2) for X uniform on [0, 1]
-        half = self.length // 2
-        p0 = 1 / 10 + 9 / 10 / (half - 1)  # the expected number of marked values zeroed at pair 0
-        return (2 - p0) / 3 / 16
+        return (2 - self.p_zeroed) / 3 / 16
+
+    @property
+    def baseline_metric(self) -> float:
+        if self.style == "le":
+            return self.baseline_loss  # the MSE of the best constant
+        a = 4 * self.tolerance  # the constant 0.5 is right when |X1 + X2| < a
+        both = a - a * a / 4 if a <= 2 else 1.0
+        return (1 - self.p_zeroed) * both + self.p_zeroed * min(a, 1.0)
 
     @property
     def chrono_tmax(self) -> float:
@@ -147,5 +164,15 @@ class Adding(Task):
     def extra_metrics(self, out: torch.Tensor, batch: Batch) -> dict[str, float]:
         return {} if self.style == "le" else {"mse": self.loss(out, batch).item()}
 
-    def solved(self, metric: float) -> bool:
-        return metric < self.threshold if self.style == "le" else metric >= self.threshold
+    def dependency(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        return marked_to_end(batch)
+
+    def valid(self, batch: Batch) -> torch.Tensor:
+        return super().valid(batch) if batch.mask is None else up_to_scored(batch)
+
+
+def marked_to_end(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first marked step and the scored one: the last step, or each sequence's own (`mask`)."""
+    start = first_true(batch.x[..., 1] == 1.0)
+    end = torch.full_like(start, batch.x.shape[1] - 1) if batch.mask is None else last_true(batch.mask)
+    return start, end

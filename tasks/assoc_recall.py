@@ -14,7 +14,11 @@ buckets splitting 1..max gap evenly). Worked example, n_keys=4, n_pairs=2, T=4, 
     mask     .  .  .  .  .  x  .  x
     gap                     3     7
 
-A memoryless model guesses a value uniformly: cross-entropy ln(n_values) per query.
+A memoryless model guesses a value uniformly: cross-entropy ln(n_values) per query, accuracy
+1/n_values.
+
+The dependency the diagnostics follow: of a sequence's queries, the one with the longest gap
+(the first of equals), back to its key (above: step 7 back to step 0, gap 7).
 """
 import math
 
@@ -22,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from lstm_bench.errors import require
-from tasks import TRAIN, Batch, Task, generator
+from tasks import TRAIN, Batch, Task, first_true, generator
 
 
 def make_sequences(keys: torch.Tensor, values: torch.Tensor, query_pairs: torch.Tensor, query_steps: torch.Tensor,
@@ -74,6 +78,10 @@ class AssocRecall(Task):
         return math.log(self.n_values)
 
     @property
+    def baseline_metric(self) -> float:
+        return 1 / self.n_values
+
+    @property
     def chrono_tmax(self) -> float:
         """The horizon T_max for the LSTM's chrono init: the longest gap."""
         return self.max_gap
@@ -94,11 +102,23 @@ class AssocRecall(Task):
 
     def gaps(self, batch: Batch) -> torch.Tensor:
         """(n_queries_total,) the gap of each query, in the order of batch.mask's True entries."""
+        return self._queries(batch)[2]
+
+    def _queries(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Every query's row, step and gap (each (n_queries_total,)), in the order of batch.mask's True entries."""
         P = self.n_pairs
         rows, steps = batch.mask.nonzero(as_tuple=True)
         asked = batch.x[rows, steps]  # (N,)
         pair = (batch.x[rows, 0 : 2 * P : 2] == asked.unsqueeze(1)).long().argmax(dim=1)
-        return steps - 2 * pair
+        return rows, steps, steps - 2 * pair
+
+    def dependency(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        rows, steps, gap = self._queries(batch)
+        at = torch.full(batch.mask.shape, -1, dtype=torch.long, device=gap.device)
+        at[rows, steps] = gap  # (B, L): each query's gap where it is asked
+        longest = at.amax(dim=1)
+        end = first_true(at == longest.unsqueeze(1))  # the first of equals
+        return end - longest, end
 
     def loss(self, out: torch.Tensor, batch: Batch) -> torch.Tensor:
         return F.cross_entropy(out[batch.mask], batch.y[batch.mask])
@@ -115,6 +135,3 @@ class AssocRecall(Task):
         s = torch.zeros(self.n_buckets, device=hits.device).index_add_(0, b, hits)
         acc = (s / n).tolist()  # nan for a bucket without queries
         return dict(zip(self.bucket_names, acc))
-
-    def solved(self, metric: float) -> bool:
-        return metric >= self.threshold

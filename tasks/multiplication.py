@@ -11,14 +11,15 @@ X1 * X2, read at the last step. Worked example, T=6:
     target                                0.72   (= 0.80 * 0.90)
 
 The best constant guess is E[X1 X2] = 1/4, whose MSE is Var(X1 X2) = E[X^2]^2 - 1/16
-= 1/9 - 1/16 = 7/144 (about 0.0486).
+= 1/9 - 1/16 = 7/144 (about 0.0486). The dependency the diagnostics follow is adding's: the last
+step back to the first marked value.
 """
 import torch
 import torch.nn.functional as F
 
 from lstm_bench.errors import require
 from tasks import TRAIN, Batch, Task, generator
-from tasks.adding import draw_marked
+from tasks.adding import draw_marked, marked_to_end
 from tasks.adding import make_sequences as mark
 
 
@@ -36,7 +37,8 @@ class Multiplication(Task):
     n_out = 1
     readout = "last"
     metric_name = "mse"
-    baseline_loss = 7 / 144  # Var(X1 X2) for X1, X2 independent and uniform on [0, 1]
+    lower_is_better = True
+    baseline_loss = baseline_metric = 7 / 144  # Var(X1 X2) for X1, X2 independent and uniform on [0, 1]
 
     def __init__(self, length: int = 100, threshold: float = 0.0025):
         require(isinstance(length, int) and length >= 2, "task.length", length, "an integer >= 2 (one marker per half)")
@@ -58,5 +60,5 @@ class Multiplication(Task):
     def metric(self, out: torch.Tensor, batch: Batch) -> float:
         return self.loss(out, batch).item()
 
-    def solved(self, metric: float) -> bool:
-        return metric < self.threshold
+    def dependency(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        return marked_to_end(batch)

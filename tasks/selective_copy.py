@@ -13,6 +13,9 @@ recall positions are scored. Worked example, T=5, n_recall=3, n_symbols=8 (marke
 
 (target 0 where it is not scored.) A memoryless model guesses uniformly over the symbols:
 cross-entropy ln(n_symbols) per recalled token, accuracy 1/n_symbols.
+
+The dependency the diagnostics follow: the first recall back to the first symbol (above, steps
+1 to 8); the longest of the pairs, since the symbols keep their order and are at least a step apart.
 """
 import math
 
@@ -20,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from lstm_bench.errors import require
-from tasks import TRAIN, Batch, Task, generator
+from tasks import TRAIN, Batch, Task, first_true, generator
 
 
 def make_sequences(symbols: torch.Tensor, positions: torch.Tensor, length: int, n_symbols: int) -> Batch:
@@ -57,6 +60,10 @@ class SelectiveCopy(Task):
         return math.log(self.n_symbols)
 
     @property
+    def baseline_metric(self) -> float:
+        return 1 / self.n_symbols
+
+    @property
     def chrono_tmax(self) -> float:
         """The horizon T_max for the LSTM's chrono init: the longest span, first symbol to last recall."""
         return self.length + 2 * self.n_recall
@@ -76,5 +83,6 @@ class SelectiveCopy(Task):
     def metric(self, out: torch.Tensor, batch: Batch) -> float:
         return (out[batch.mask].argmax(-1) == batch.y[batch.mask]).float().mean().item()
 
-    def solved(self, metric: float) -> bool:
-        return metric >= self.threshold
+    def dependency(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        data = (batch.x >= 1) & (batch.x <= self.n_symbols)
+        return first_true(data), first_true(batch.mask)

@@ -20,6 +20,9 @@ one sequence of length 21 padded to 22:
     target    YX = class 2
 
 A memoryless model can only guess: cross-entropy ln(2^n_relevant), accuracy 1/2^n_relevant.
+
+The dependency the diagnostics follow: the scored last step back to the first relevant symbol
+(above, step 20 back to step 3). Gate statistics count the steps up to the scored one only.
 """
 import math
 
@@ -27,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from lstm_bench.errors import require
-from tasks import TRAIN, Batch, Task, generator
+from tasks import TRAIN, Batch, Task, first_true, generator, last_true, up_to_scored
 
 PAD, A, X, Y, E, B = 0, 1, 5, 6, 7, 8  # distractors a-d are 1..4
 N_DISTRACTORS = 4
@@ -90,6 +93,10 @@ class TemporalOrder(Task):
         return math.log(self.n_out)
 
     @property
+    def baseline_metric(self) -> float:
+        return 1 / self.n_out
+
+    @property
     def chrono_tmax(self) -> float:
         """The horizon T_max for the LSTM's chrono init: the longest sequence, T + T/10."""
         return self.length + self.length // 10
@@ -112,5 +119,8 @@ class TemporalOrder(Task):
     def metric(self, out: torch.Tensor, batch: Batch) -> float:
         return (out[batch.mask].argmax(-1) == batch.y).float().mean().item()
 
-    def solved(self, metric: float) -> bool:
-        return metric >= self.threshold
+    def dependency(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        return first_true((batch.x == X) | (batch.x == Y)), last_true(batch.mask)
+
+    def valid(self, batch: Batch) -> torch.Tensor:
+        return up_to_scored(batch)

@@ -3,6 +3,7 @@ memoryless predictors, purity and train/test disjointness, the Reber grammar and
 stream, the 1997 adding rule, bad options, and a tiny run of every task through the harness."""
 import math
 import re
+from functools import partial
 from pathlib import Path
 
 import hydra
@@ -22,19 +23,19 @@ from tasks import adding, assoc_recall, copy, multiplication, reber, selective_c
 from tasks import reber_grammar, reber_stream
 from tasks.reber_grammar import SYMBOLS, ReaderState, Symbol
 
-# small instances of every task and option the tests cover
+# small instances of every task and option the tests cover (TASKS[name](threshold=...) builds one with another rule)
 TASKS = {
-    "copy": lambda: copy.Copy(length=20),
-    "copy_variable": lambda: copy.Copy(length=20, variable=True),
-    "adding": lambda: adding.Adding(length=20),
-    "adding_hochreiter": lambda: adding.Adding(length=40, style="hochreiter"),
-    "multiplication": lambda: multiplication.Multiplication(length=20),
-    "temporal_order": lambda: temporal_order.TemporalOrder(length=30),
-    "temporal_order_3": lambda: temporal_order.TemporalOrder(length=30, n_relevant=3),
-    "selective_copy": lambda: selective_copy.SelectiveCopy(length=20, n_symbols=8, n_recall=4),
-    "assoc_recall": lambda: assoc_recall.AssocRecall(length=20),
-    "reber": lambda: reber.Reber(length=30),
-    "reber_continual": lambda: reber.Reber(length=30, continual=True, test_length=600),
+    "copy": partial(copy.Copy, length=20),
+    "copy_variable": partial(copy.Copy, length=20, variable=True),
+    "adding": partial(adding.Adding, length=20),
+    "adding_hochreiter": partial(adding.Adding, length=40, style="hochreiter"),
+    "multiplication": partial(multiplication.Multiplication, length=20),
+    "temporal_order": partial(temporal_order.TemporalOrder, length=30),
+    "temporal_order_3": partial(temporal_order.TemporalOrder, length=30, n_relevant=3),
+    "selective_copy": partial(selective_copy.SelectiveCopy, length=20, n_symbols=8, n_recall=4),
+    "assoc_recall": partial(assoc_recall.AssocRecall, length=20),
+    "reber": partial(reber.Reber, length=30),
+    "reber_continual": partial(reber.Reber, length=30, continual=True, test_length=600),
 }
 
 
@@ -71,8 +72,16 @@ def test_shapes_ranges_and_scoring_run(name):
         scored = b.y if b.y.dim() == 1 else b.y[b.mask]
         assert 0 <= scored.min() and scored.max() < task.n_out
     out = fake_out(task, b)
-    for value in (task.loss(out, b), task.dependency_loss(out, b)):
-        assert value.dim() == 0 and torch.isfinite(value)
+    assert task.loss(out, b).dim() == 0 and torch.isfinite(task.loss(out, b))
+    per_seq = task.dependency_loss(out, b)  # each sequence's own loss where its dependency ends
+    assert per_seq.shape == (B,) and torch.isfinite(per_seq).all() and (per_seq >= 0).all()
+    start, end = task.dependency(b)
+    has = end >= 0
+    assert has.sum() >= B // 2 and (start[has] >= 0).all() and (start[has] < end[has]).all()
+    assert b.mask is None or b.mask[has, end[has]].all()  # it ends at a scored step
+    assert (per_seq[~has] == 0).all()
+    valid = task.valid(b)
+    assert valid.shape == (B, L) and valid[has, end[has]].all() and valid[:, 0].all()
     assert 0 <= task.metric(out, b) or task.metric_name == "mse"
     assert all(isinstance(v, float) for v in task.extra_metrics(out, b).values())
     assert task.baseline_loss > 0 and isinstance(task.solved(task.metric(out, b)), bool)
@@ -259,6 +268,7 @@ def test_regression_baseline_is_the_best_constant(name):
     test = task.batch(20000, 0, 0, split=TEST)
     out = torch.full((20000, 1), c.item()) if task.readout == "last" else fake_out(task, test, c.item())
     assert task.loss(out, test).item() == pytest.approx(task.baseline_loss, rel=0.03)
+    assert task.metric(out, test) == pytest.approx(task.baseline_metric, rel=0.03)
     if name == "adding_hochreiter":  # the zeroed first pair is in the formula: 1/24 would be 8% off here
         assert abs(task.loss(out, test).item() - 1 / 24) > 0.05 / 24
 
@@ -277,6 +287,7 @@ def test_classification_baseline_is_the_marginal_guess(name):
     out = torch.where(test.mask.unsqueeze(-1), (p_in / p_in.sum()).log(), (p_out / p_out.sum()).log())
     assert task.loss(out, test).item() == pytest.approx(task.baseline_loss, rel=0.01)
     assert task.metric(out, test) <= 1.5 / len(scored.unique())  # chance
+    assert task.baseline_metric == 1 / len(scored.unique())  # a fixed guess among the classes that occur
 
 
 @pytest.mark.parametrize("continual", [False, True])
@@ -292,7 +303,7 @@ def test_reber_baselines_are_the_inner_grammar(continual):
     assert task.loss(out, b).item() == pytest.approx(task.baseline_loss, rel=0.02)
     s = task.scores(out, b)
     assert s["tp_acc"] == pytest.approx(0.5, abs=0.02)
-    assert s["string_acc"] == pytest.approx(0.5, abs=0.02)
+    assert s["string_acc"] == pytest.approx(task.baseline_metric, abs=0.02) and task.baseline_metric == 0.5
     assert s["symbol_acc"] == pytest.approx(task.baseline_symbol_acc, abs=0.003)
     right = out.clone()  # and one that remembers the letter is right everywhere
     right[b.mask] = torch.where(torch.arange(7) == b.y[b.mask].unsqueeze(1), 0.0, -9.0)
@@ -477,6 +488,42 @@ def test_bad_options_are_one_clear_line(make, key):
         make()
     msg = str(err.value)
     assert msg.startswith(key + "=") and "\n" not in msg and "not allowed" in msg
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_a_threshold_the_memoryless_predictor_meets_is_refused(name):
+    """At the memoryless predictor's own metric the rule would call a model that remembers nothing solved;
+    a hair to the solved side of it is refused, a hair to the other side accepted."""
+    task = TASKS[name]()
+    b = task.baseline_metric
+    worse = 1.001 if task.lower_is_better else 0.999  # a bound the baseline meets
+    with pytest.raises(ConfigError) as err:
+        TASKS[name](threshold=b * worse)
+    msg = str(err.value)
+    assert msg.startswith(f"task.threshold={b * worse!r} is not allowed: ") and "\n" not in msg
+    assert f"{'below' if task.lower_is_better else 'above'} {b:.4g}" in msg and "memoryless" in msg
+    ok = TASKS[name](threshold=b / worse)
+    assert not ok.solved(b) and ok.solved(b / worse**2)
+
+
+def test_a_memoryless_threshold_stops_the_run_before_anything_is_written(tmp_path):
+    with pytest.raises(Exception) as err:
+        train.run(compose_cfg("logger=none", "task=adding", "task.threshold=2"), tmp_path)
+    assert str(bad_input(err.value)) == ("task.threshold=2 is not allowed: mse below 0.1667 (the memoryless baseline "
+                                         "scores 0.1667 and would count as solved)")
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_continual_test_stream_without_a_complete_string_is_refused():
+    need = int((reber.Reber(length=12, continual=True).test_batch(1, 0).reader_state[0]
+                == ReaderState.AFTER_E).long().argmax()) + 1  # the first string's end in the default stream
+    with pytest.raises(ConfigError) as err:
+        reber.Reber(length=12, continual=True, test_length=need - 1).test_batch(1, 0)
+    assert str(err.value).startswith(f"task.test_length={need - 1} is not allowed: at least {need}: ")
+    task = reber.Reber(length=12, continual=True, test_length=need)
+    b = task.test_batch(1, 0)
+    right = torch.where(reber_grammar.LEGAL[b.reader_state], 0.0, -9.0)  # the legal symbols, the due letter
+    assert task.scores(right, b)["string_acc"] == 1.0  # one complete string: scored, not NaN
 
 
 def test_bad_option_through_the_harness(tmp_path):

@@ -4,7 +4,7 @@
     schedule.py  Diagnostics: when to probe, and where the record goes (diagnostics.jsonl, the logger, the PNGs)
     plots.py     the PNGs, and the plain arrays the logger turns into media
 """
-from lstm_bench.diagnostics.probe import measure, span
+from lstm_bench.diagnostics.probe import measure
 from lstm_bench.diagnostics.schedule import Diagnostics
 
-__all__ = ["Diagnostics", "measure", "span"]
+__all__ = ["Diagnostics", "measure"]

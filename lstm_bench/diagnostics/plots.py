@@ -35,8 +35,9 @@ def log10_curve(norms: list) -> list:
 
 
 def grad_through_time(rows: list[dict], path) -> None:
-    """‖∂L/∂h_t‖ (and ‖∂L/∂c_t‖ where there is a cell) against t, one line per probe, coloured by step."""
-    panels = [k for k in ("grad_h", "grad_c") if k in rows[-1]]
+    """‖∂L/∂h‖ (and ‖∂L/∂c‖ where there is a cell) against the lag k, the steps back from each
+    sequence's scored step, one line per probe, coloured by step; the dependency lengths shaded."""
+    panels = [k for k in ("grad_h_lag", "grad_c_lag") if k in rows[-1]]
     fig, axes = new_figure(len(panels), 1)
     axes = axes[:, 0]  # (n_panels,)
     cmap = colormaps[CMAP]
@@ -47,11 +48,12 @@ def grad_through_time(rows: list[dict], path) -> None:
                 continue
             y = np.array([v if v is not None and v > 0 else np.nan for v in r[key]])  # log scale: no zeros
             ax.plot(np.arange(len(y)), y, color=cmap(r["step"] / last), lw=1.2, label=f"step {r['step']}")
-        ax.axvline(rows[-1]["span"][1], color="0.5", ls=":", lw=1)  # where the dependency ends
+        if rows[-1].get("dependency_range"):  # where the dependencies start, in lags
+            ax.axvspan(*rows[-1]["dependency_range"], color="0.5", alpha=0.15, lw=0)
         if any(v is not None and v > 0 for r in rows for v in r.get(key, [])):  # a NaN loss leaves nothing to log
             ax.set_yscale("log")
-        ax.set_xlabel("t")
-        ax.set_ylabel(f"‖∂L/∂{key[-1]}_t‖")
+        ax.set_xlabel("lag k (steps back from the scored step)")
+        ax.set_ylabel(f"‖∂L/∂{key[5]}_(end-k)‖")
     ratio = rows[-1].get("grad_ratio_log10")
     title = "gradient through time" + ("" if ratio is None or not math.isfinite(ratio) else
                                        f" (last: log10 ratio {ratio:.1f})")
@@ -64,7 +66,7 @@ def grad_through_time(rows: list[dict], path) -> None:
 
 
 def forget_heatmap(f, step: int, path) -> None:
-    """f_t of one probe example as units x time: bright rows hold their memory, dark rows erase it."""
+    """f_t of one probe example's real steps as units x time: bright rows hold their memory, dark rows erase it."""
     fig, axes = new_figure(panel_size=(6.5, 4.0))
     ax = axes[0, 0]
     im = ax.imshow(np.asarray(f), aspect="auto", interpolation="nearest", cmap=CMAP, vmin=0.0, vmax=1.0)

@@ -11,7 +11,9 @@ from lstm_bench.errors import require
 from tasks import TEST
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
-RESULT_KEYS = ("grad_ratio_log10", "grad_decay_per_step", "forget_mean", "forget_timescale_median")
+# forget_timescale_median is null both where there is no forget gate and where it is infinite: the flag tells
+RESULT_KEYS = ("grad_ratio_log10", "grad_decay_per_step", "dependency_length", "forget_mean",
+               "forget_timescale_median", "forget_timescale_median_infinite")
 
 
 class Diagnostics:

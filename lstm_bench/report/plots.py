@@ -2,8 +2,9 @@
 
     solve_rate.png         solve rate against T, a line per model, a panel per task
     steps_to_solve.png     steps to solve against T (mean ± std over the seeds that solved)
-    grad_through_time.png  log10 ‖∂L/∂h_t‖ against t at one T per task, every model: the fresh model
-                           dashed, the trained one solid (from diagnostics.jsonl, where the runs have it)
+    grad_through_time.png  log10 ‖∂L/∂h‖ against the lag k (steps back from the scored step) at one T per
+                           task, every model: the fresh model dashed, the trained one solid (from
+                           diagnostics.jsonl, where the runs have it; records without a lag curve: against t)
 """
 from __future__ import annotations
 
@@ -117,11 +118,14 @@ def grad_through_time(rows: list[Row], root: Path, path: Path) -> Path | None:
     fig, ax = _panels(sorted(curves))
     for task, (T, by_label) in sorted(curves.items()):
         a = ax[task]
+        probes = [p for pair in by_label.values() for p in pair]
+        key = "grad_h_lag" if all(isinstance(p.get("grad_h_lag"), list) for p in probes) else "grad_h"
         for i, (label, (first, last)) in enumerate(by_label.items()):
             for probe, style in ((first, "--"), (last, "-")):
-                ys = [_log10(v) for v in probe["grad_h"]]
+                ys = [_log10(v) for v in probe[key]]
                 a.plot(range(len(ys)), ys, style, color=f"C{i}", label=f"{label}, step {probe.get('step', '?')}")
-        a.set(title=f"{task}, T={T}", xlabel="t", ylabel="log10 ‖∂L/∂h_t‖")
+        xlabel, ylabel = ("lag k", "log10 ‖∂L/∂h_(end-k)‖") if key == "grad_h_lag" else ("t", "log10 ‖∂L/∂h_t‖")
+        a.set(title=f"{task}, T={T}", xlabel=xlabel, ylabel=ylabel)
         a.legend(fontsize=7)
     return save(fig, path)
 

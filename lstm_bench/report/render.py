@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 
 from lstm_bench.report.load import ReportError, Sweep
 from lstm_bench.report.tables import OTHER_OUTCOMES, STATS, FrontierTable, Results, Stat, Tables, build
@@ -19,7 +20,7 @@ NO_FRONTIER = "no frontier to report (no frontier.json, and one length per model
 COLUMNS = {"steps_to_solve": ("steps to solve", ".0f"), "loss_vs_baseline": ("loss / baseline", ".3f"),
            "grad_ratio_log10": ("grad ratio log10", ".2f"), "forget_mean": ("forget mean", ".3f")}
 TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
-       "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}", "±": r"$\pm$"}
+       "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}", "±": r"$\pm$", "∞": r"$\infty$"}
 
 
 # ----------------------------------------------------------------------------- cells
@@ -28,6 +29,8 @@ def _cell(stat: Stat, fmt: str) -> str:
     """`0.982 ± 0.004 (n=3)`."""
     if not stat.n:
         return DASH
+    if stat.mean == math.inf:  # a forget gate that never forgets: result.json's null with its _infinite flag
+        return f"∞ (n={stat.n})"
     if stat.n == 1:
         return f"{stat.mean:{fmt}} (n=1)"
     return f"{stat.mean:{fmt}} ± {stat.std:{fmt}} (n={stat.n})"
