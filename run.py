@@ -13,8 +13,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from lstm_bench.config import resolve_device, validate
 from lstm_bench.errors import ConfigError
-from lstm_bench.records import finished_result, git_state
+from lstm_bench.records import reusable_result, source_hash
 from lstm_bench.train import plain_config, run
 
 CONF = Path(__file__).resolve().parent / "conf"
@@ -49,25 +50,34 @@ def main(cfg: DictConfig) -> dict:
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     run_dir = Path(hc.runtime.output_dir)
-    if multirun:  # resume: a job that already finished with this config and code is not run again
-        done = finished_result(run_dir, plain_config(cfg), git_state())
-        if done is not None:
-            print(f"{run_dir.name}: already {done['status']} with this config and code, not run again")
-            return done
     try:
+        if multirun:  # resume: a job that already finished with this config, code and device is not run again
+            validate(cfg)
+            done, why = reusable_result(run_dir, plain_config(cfg), source_hash(), str(resolve_device(cfg.device)))
+            if done is not None:
+                print(f"{run_dir.name}: already {done['status']} with this config, code and device, not run again")
+                return done
+            if why:
+                print(f"{run_dir.name}: run again: {why}")
         result = run(cfg, run_dir, group=Path(hc.sweep.dir).name if multirun else None,
                      interactive=not multirun and sys.stderr.isatty())
     except Exception as err:
         bad = bad_input(err)
-        if bad is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+        # in a multirun, exiting would end the whole sweep: raised, the sweeper counts this job as failed
+        # (the sweepers check every job first, so only what depends on the job's machine gets here)
+        if bad is None or multirun or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print(f"error: {bad}", file=sys.stderr)
         sys.exit(2)
     how = f"solved at step {result['steps_to_solve']}" if result["status"] == "solved" else result["status"]
-    print(f"{result['task']} T={result['length']} {result['model']} seed={result['seed']}: {how} after "
-          f"{result['steps']} steps; test {result['metric_name']} {result['test_metric']:.4f}, test loss "
-          f"{result['test_loss']:.4f} (memoryless baseline {result['baseline_loss']:.4f}); "
-          f"{result['wall_time_s']:.1f} s -> {run_dir}")
+    if result["test_loss"] is None:  # a diverged run has no final test numbers
+        test = f"no final test numbers (last good evaluation at step {result['last_eval_step']})"
+    else:
+        test = (f"test {result['metric_name']} {result['test_metric']:.4f}, test loss {result['test_loss']:.4f} "
+                f"(memoryless baseline {result['baseline_loss']:.4f})")
+    steps = f"{result['steps']} step" + ("" if result["steps"] == 1 else "s")
+    print(f"{result['task']} T={result['length']} {result['model']} seed={result['seed']}: {how} after {steps}; "
+          f"{test}; {result['wall_time_s']:.1f} s -> {run_dir}")
     return result
 
 

@@ -4,12 +4,13 @@ In the run directory:
     metrics.jsonl      one line per evaluation, appended and flushed as it happens
     diagnostics.jsonl  one line per diagnostics probe
     result.json        the outcome, written atomically once the run ends
-    meta.json          provenance: git commit, package versions, device, seed, times
+    meta.json          provenance: git commit, source hash, package versions, device, seed, times
 Only this module writes result files, and every whole-file write is atomic (a temporary
 file in the same directory, then os.replace), so a reader never sees half a file.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -65,8 +66,45 @@ def read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+# the files whose content is the code of a run, by folder and suffix: what a resumed sweep must find unchanged
+SOURCE_DIRS = {"lstm_bench": ".py", "tasks": ".py", "kernels": ".py", "hydra_plugins": ".py", "conf": ".yaml"}
+SOURCE_TOP = ("run.py",)
+
+
+def _is_source(rel: str) -> bool:
+    """`rel`, a POSIX path relative to the project root, is one of its source files."""
+    top, _, rest = rel.partition("/")
+    if not rest:
+        return rel in SOURCE_TOP
+    return top in SOURCE_DIRS and rel.endswith(SOURCE_DIRS[top]) and "__pycache__" not in rel.split("/")
+
+
+def source_files(repo: Path = REPO) -> list[str]:
+    """The project's source files under `repo`, as sorted POSIX paths relative to it."""
+    found = [*(repo / top for top in SOURCE_TOP), *(p for d in SOURCE_DIRS for p in (repo / d).rglob("*"))]
+    return sorted(rel for p in found if p.is_file() and _is_source(rel := p.relative_to(repo).as_posix()))
+
+
+def source_hash(repo: Path = REPO) -> str | None:
+    """sha256 over the path and bytes of every source file: the code that runs, with or without git.
+    None when it cannot be established (the package's own files are not where they should be, or unreadable)."""
+    files = source_files(repo)
+    if not any(rel.startswith("lstm_bench/") for rel in files):
+        return None
+    digest = hashlib.sha256()
+    try:
+        for rel in files:
+            data = (repo / rel).read_bytes()
+            digest.update(f"{rel}\0{len(data)}\0".encode())
+            digest.update(data)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
 def git_state(repo: Path = REPO) -> dict:
-    """The commit of the code that ran, and whether the tree had uncommitted changes."""
+    """The commit of the code that ran, and whether the tree differed from it: a change to a tracked file,
+    or a source file that git does not track (a new module that ran, though no commit holds it)."""
     def git(*args):
         return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=10)
 
@@ -74,10 +112,14 @@ def git_state(repo: Path = REPO) -> dict:
         head = git("rev-parse", "HEAD")
         if head.returncode != 0:
             return {"commit": None, "dirty": None}
-        dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip() != ""
-        return {"commit": head.stdout.strip(), "dirty": dirty}
+        changed = git("status", "--porcelain", "--untracked-files=no")
+        untracked = git("ls-files", "--others", "--exclude-standard", "-z")
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
+    if changed.returncode != 0 or untracked.returncode != 0:
+        return {"commit": head.stdout.strip(), "dirty": None}
+    new_source = any(_is_source(rel) for rel in untracked.stdout.split("\0") if rel)
+    return {"commit": head.stdout.strip(), "dirty": changed.stdout.strip() != "" or new_source}
 
 
 def versions() -> dict:
@@ -145,15 +187,32 @@ def read_result(run_dir: Path) -> dict:
     return result
 
 
-def finished_result(run_dir: Path, config: dict, git: dict) -> dict | None:
-    """The result in run_dir if that run finished with this very config and code version
-    (meta.json's git commit and dirty flag), else None: the resume check of a sweep."""
+def reusable_result(run_dir: Path, config: dict, source: str | None, device: str) -> tuple[dict | None, str | None]:
+    """The resume check of a sweep's job: (the recorded result, None) if run_dir holds a run that finished
+    with this very config, on this device, with this very code (meta.json's source hash; a git commit cannot
+    see uncommitted or untracked files, nor exist without git); else (None, why it runs again, in a few
+    words), why None when no earlier run left a result."""
+    if not (Path(run_dir) / "result.json").exists():
+        return None, None
     try:
         result = read_result(run_dir)
+    except ValueError:
+        return None, "its result.json is unreadable"
+    if result["status"] not in FINISHED:
+        return None, f"it {result['status']} before the end"
+    if result.get("config") != json.loads(json.dumps(_clean(config))):
+        return None, "its config differs from this job's"
+    try:
         meta = read_json(Path(run_dir) / "meta.json")
-    except (ValueError, OSError):
-        return None
-    same_config = result.get("config") == json.loads(json.dumps(_clean(config)))
-    if result["status"] in FINISHED and same_config and isinstance(meta, dict) and meta.get("git") == git:
-        return result
-    return None
+    except (OSError, ValueError):
+        meta = None
+    recorded = meta.get("source_sha256") if isinstance(meta, dict) else None
+    if source is None:
+        return None, "the version of this code cannot be established (its source files are unreadable)"
+    if not recorded:
+        return None, "the code version it ran with is unknown (meta.json holds no source hash)"
+    if recorded != source:
+        return None, "the code changed since it ran (another source hash)"
+    if meta.get("device") != device:
+        return None, f"it ran on {meta.get('device')}, this job runs on {device}"
+    return result, None

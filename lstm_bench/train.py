@@ -19,7 +19,7 @@ from tqdm import tqdm
 from lstm_bench.config import resolve_device, validate
 from lstm_bench.diagnostics import Diagnostics
 from lstm_bench.models import SeqModel
-from lstm_bench.records import RunRecords, git_state, versions
+from lstm_bench.records import RunRecords, git_state, source_hash, versions
 
 
 def now() -> str:
@@ -62,20 +62,21 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: b
     optimizer = hydra.utils.instantiate(cfg.train.optimizer)(model.parameters(), lr=cfg.train.lr)
     test_batch = task.test_batch(cfg.train.eval_batch_size, cfg.seed, device)  # from seeds training never uses
     diag = Diagnostics(cfg.get("diag"), task, cfg.seed, device)  # checks diag.* before anything is written
+    logger = hydra.utils.instantiate(cfg.logger)  # checks logger.* before anything is written
 
     records = RunRecords(run_dir)
     records.start()
     config = plain_config(cfg)
-    meta = {"seed": cfg.seed, "device": str(device), "start_time": now(), "git": git_state(), "versions": versions(),
-            "torch_threads": torch.get_num_threads()}
+    meta = {"seed": cfg.seed, "device": str(device), "start_time": now(), "git": git_state(),
+            "source_sha256": source_hash(), "versions": versions(), "torch_threads": torch.get_num_threads()}
     records.meta(meta)
     name = f"{task.name}-T{task.length}-{model.recurrence.name}-s{cfg.seed}"
-    logger = hydra.utils.instantiate(cfg.logger)
     logger.start(run_dir, config, name, group)
     diag.start(records, logger)
 
     t = cfg.train
-    status, error, steps_to_solve, step = "unsolved", None, None, 0
+    # steps: optimizer updates applied; last_eval: the step of the last evaluation with finite test numbers
+    status, error, steps_to_solve, steps, last_eval = "unsolved", None, None, 0, 0
     test_loss, test_metric, _ = evaluate(model, task, test_batch)
     loss_sum = norm_sum = 0.0
     n_in_window = 0
@@ -99,6 +100,7 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: b
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip if t.clip else math.inf)
             optimizer.step()
+            steps = step
             train_time += time.perf_counter() - tic
             loss_sum += loss.item()
             norm_sum += grad_norm.item()
@@ -119,10 +121,11 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: b
                 if not (math.isfinite(test_loss) and math.isfinite(test_metric)):
                     status = "diverged"
                     break
+                last_eval = step
                 if task.solved(test_metric):
                     status, steps_to_solve = "solved", step
                     break
-        diag.finish(model, step)  # the trained model's probe, the curves and the PNGs
+        diag.finish(model, steps)  # the trained model's probe, the curves and the PNGs
     except KeyboardInterrupt:
         status = "interrupted"
         raise
@@ -132,12 +135,16 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: b
     finally:
         bar.close()
         wall = time.perf_counter() - t0
+        # final test numbers only where the run's last step was evaluated: a diverged, crashed or
+        # interrupted run has none (metrics.jsonl keeps every evaluation that did happen)
+        final = status in ("solved", "unsolved")
         result = {
             "task": task.name, "model": model.recurrence.name, "length": task.length, "seed": cfg.seed,
-            "status": status, "error": error, "steps_to_solve": steps_to_solve, "steps": step,
-            "test_loss": test_loss, "test_metric": test_metric, "metric_name": task.metric_name,
-            "baseline_loss": task.baseline_loss, "loss_vs_baseline": test_loss / task.baseline_loss,
-            "wall_time_s": wall, "steps_per_s": step / train_time if train_time > 0 else None,
+            "status": status, "error": error, "steps_to_solve": steps_to_solve, "steps": steps,
+            "last_eval_step": last_eval, "test_loss": test_loss if final else None,
+            "test_metric": test_metric if final else None, "metric_name": task.metric_name,
+            "baseline_loss": task.baseline_loss, "loss_vs_baseline": test_loss / task.baseline_loss if final else None,
+            "wall_time_s": wall, "steps_per_s": steps / train_time if train_time > 0 else None,
             **diag.result(), "config": config,
         }
         records.result(result)

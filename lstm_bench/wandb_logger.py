@@ -9,6 +9,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from lstm_bench.errors import require
+
+MODES = ("offline", "online", "disabled")
+
 
 def _warn(what: str, err: Exception) -> None:
     print(f"warning: W&B {what} failed, continuing with local records only: {type(err).__name__}: {err}".splitlines()[0],
@@ -53,6 +57,8 @@ class WandbLogger(NullLogger):
 
     def __init__(self, mode: str = "offline", project: str = "lstm-bench", entity: str | None = None,
                  group: str | None = None, tags: list | None = None):
+        # a typo is bad input, not a W&B failure to warn about and carry on from
+        require(mode in MODES, "logger.mode", mode, "one of " + ", ".join(MODES))
         self.mode, self.project, self.entity = mode, project, entity
         self.group, self.tags = group, list(tags or [])
         self.run = None

@@ -1,15 +1,20 @@
 """The harness end to end: compose, train, records, W&B mirror, bad input, faults, determinism."""
 import glob
 import json
+import math
+import platform
 import subprocess
 import sys
+from importlib import metadata
 
 import pytest
 import torch
 
 from conftest import TINY, compose_cfg, read_result, run_cli
-from lstm_bench.records import read_jsonl
+from lstm_bench.records import PACKAGES, read_jsonl, source_hash
 from lstm_bench.train import run
+from run import bad_input
+from tasks import TRAIN
 
 RESULT_KEYS = {"task", "model", "length", "seed", "status", "steps_to_solve", "steps", "test_loss", "test_metric",
                "baseline_loss", "wall_time_s", "steps_per_s", "config"}
@@ -38,8 +43,16 @@ def test_short_run_writes_complete_records(tmp_path, tiny, task, model):
     rows = read_jsonl(tmp_path / "metrics.jsonl")
     assert [r["step"] for r in rows] == list(range(10, result["steps"] + 1, 10))
     meta = json.loads((tmp_path / "meta.json").read_text())
-    assert meta["versions"]["torch"] == torch.__version__.split("+")[0] or meta["versions"]["torch"]
-    assert {"git", "versions", "seed", "device", "start_time", "end_time"} <= meta.keys()
+    installed = {}
+    for name in PACKAGES:
+        try:
+            installed[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            installed[name] = None
+    assert meta["versions"] == {"python": platform.python_version(), **installed}
+    assert meta["versions"]["torch"] == torch.__version__  # the torch that ran is the one installed
+    assert (meta["device"], meta["seed"], meta["source_sha256"]) == ("cpu", 0, source_hash())
+    assert {"git", "start_time", "end_time"} <= meta.keys()
 
 
 def test_same_seed_same_metrics_number_for_number(tmp_path, tiny):
@@ -61,33 +74,122 @@ def test_lstm_solves_a_short_adding_task(tmp_path):
     assert result["test_loss"] < 0.02 < result["baseline_loss"] / 5
 
 
-def test_nan_loss_is_recorded_as_diverged(tmp_path, tiny, monkeypatch):
+def nan_from_step(monkeypatch, first_bad: int):
+    """Training batches from step `first_bad` on hold a NaN input, so the training loss turns NaN there."""
     from tasks.adding import Adding
 
-    real_loss = Adding.loss
-    monkeypatch.setattr(Adding, "loss", lambda self, out, b: real_loss(self, out, b) * float("nan"))
+    real_batch = Adding.batch
+
+    def batch(self, batch_size, seed, step, device="cpu", split=TRAIN):
+        b = real_batch(self, batch_size, seed, step, device, split)
+        if split == TRAIN and step >= first_bad:
+            b.x[0, 0, 0] = float("nan")
+        return b
+
+    monkeypatch.setattr(Adding, "batch", batch)
+
+
+def assert_no_final_test_numbers(result: dict, steps: int, last_eval_step: int) -> None:
+    """A run that stopped before its end: the updates it applied, and no test numbers it did not measure."""
+    assert (result["steps"], result["last_eval_step"]) == (steps, last_eval_step)
+    assert result["test_loss"] is None and result["test_metric"] is None and result["loss_vs_baseline"] is None
+    assert result["steps_to_solve"] is None
+
+
+def test_nan_training_loss_is_recorded_as_diverged(tmp_path, tiny, monkeypatch):
+    nan_from_step(monkeypatch, 15)
     result = run(compose_cfg(*tiny), tmp_path)
-    assert result["status"] == "diverged" and result["steps_to_solve"] is None
-    assert read_result(tmp_path)["status"] == "diverged"
+    assert result["status"] == "diverged"
+    assert_no_final_test_numbers(result, steps=14, last_eval_step=10)  # step 15's update never happened
+    assert read_result(tmp_path) == json.loads(json.dumps(result))
+    assert [r["step"] for r in read_jsonl(tmp_path / "metrics.jsonl")] == [10]
+    assert result["steps_per_s"] > 0
 
 
-def test_ctrl_c_keeps_records_marked_interrupted(tmp_path, tiny, monkeypatch):
+def test_nan_test_loss_is_recorded_as_diverged(tmp_path, tiny, monkeypatch):
+    """The training loss stays finite, the test loss of the second evaluation (step 10) is NaN."""
+    from tasks.adding import Adding
+
+    real_loss, trained = Adding.loss, []
+
+    def loss(self, out, batch):
+        if torch.is_grad_enabled():  # a training step; the evaluation runs without autograd
+            trained.append(1)
+        elif len(trained) >= 10:
+            return real_loss(self, out, batch) * float("nan")
+        return real_loss(self, out, batch)
+
+    monkeypatch.setattr(Adding, "loss", loss)
+    result = run(compose_cfg(*tiny, "diag.every=0"), tmp_path)
+    assert result["status"] == "diverged" and len(trained) == 10
+    assert_no_final_test_numbers(result, steps=10, last_eval_step=0)  # step 10's update was applied
+    (row,) = read_jsonl(tmp_path / "metrics.jsonl")
+    assert row["step"] == 10 and row["test_loss"] is None and math.isfinite(row["train_loss"])
+
+
+def stop_at_batch(monkeypatch, n: int, err: BaseException):
+    """The n-th batch the run asks for raises `err`: the test batch, the diagnostics' probe batch, then one
+    per training step, so n = 16 stops during step 14."""
     from tasks.adding import Adding
 
     real_batch, calls = Adding.batch, []
 
     def batch(self, *args, **kw):
         calls.append(1)
-        if len(calls) == 16:  # the test batch, the diagnostics' probe batch, then 14 training steps
-            raise KeyboardInterrupt
+        if len(calls) == n:
+            raise err
         return real_batch(self, *args, **kw)
 
     monkeypatch.setattr(Adding, "batch", batch)
+
+
+def test_ctrl_c_keeps_records_marked_interrupted(tmp_path, tiny, monkeypatch):
+    stop_at_batch(monkeypatch, 16, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
         run(compose_cfg(*tiny), tmp_path)
     result = read_result(tmp_path)
-    assert result["status"] == "interrupted" and result["steps"] == 14
+    assert result["status"] == "interrupted"
+    assert_no_final_test_numbers(result, steps=13, last_eval_step=10)  # 13 updates applied, step 14 cut short
     assert len(read_jsonl(tmp_path / "metrics.jsonl")) == 1  # the evaluation at step 10 is kept
+
+
+def test_a_crash_is_recorded_with_its_error(tmp_path, tiny, monkeypatch):
+    stop_at_batch(monkeypatch, 16, RuntimeError("out of memory\nsecond line"))
+    with pytest.raises(RuntimeError):
+        run(compose_cfg(*tiny), tmp_path)
+    result = read_result(tmp_path)
+    assert result["status"] == "crashed" and result["error"] == "RuntimeError: out of memory"
+    assert_no_final_test_numbers(result, steps=13, last_eval_step=10)
+
+
+def test_lstm_triton_trains_as_lstm_does(tmp_path, tiny, monkeypatch):
+    """A whole training run of the Triton LSTM (the CPU interpreter here, the GPU kernels on a GPU), state carried
+    from batch to batch by the continual Reber stream, against model=lstm with the same seed: the same weights
+    at the start (lstm_triton is nn.LSTM's parameters), so the same numbers at every evaluation."""
+    pytest.importorskip("triton", reason="model=lstm_triton needs the triton package (Linux wheels only)")
+    import kernels
+
+    real_fused, forwards = kernels.lstm_fused, []
+
+    def fused(x, state=None, *weights, **kw):
+        forwards.append(state is not None)
+        return real_fused(x, state, *weights, **kw)
+
+    monkeypatch.setattr(kernels, "lstm_fused", fused)
+    reber = ["model.hidden_size=5", "task=reber", "task.continual=true", "task.length=6", "task.test_length=40",
+             "train.steps=4", "train.eval_every=2", "train.batch_size=3", "diag.every=0"]
+    results = {m: run(compose_cfg(*tiny, *reber, f"model={m}"), tmp_path / m) for m in ("lstm", "lstm_triton")}
+    # every forward of the run went through the kernel: 4 training steps, all but the first with a carried
+    # state, and 3 evaluations (steps 0, 2, 4) from a zero state
+    assert sorted(forwards) == [False] * 4 + [True] * 3
+    rows = {m: read_jsonl(tmp_path / m / "metrics.jsonl") for m in results}
+    assert [r["step"] for r in rows["lstm_triton"]] == [r["step"] for r in rows["lstm"]] == [2, 4]
+    for got, want in zip(rows["lstm_triton"], rows["lstm"]):
+        assert got.keys() == want.keys()
+        assert got == pytest.approx(want, rel=1e-4, abs=1e-6)
+    got, want = results["lstm_triton"], results["lstm"]
+    assert (got["status"], got["steps"]) == (want["status"], want["steps"]) == ("unsolved", 4)
+    assert got["test_loss"] == pytest.approx(want["test_loss"], rel=1e-4)
 
 
 def test_cli_run_prints_outcome_and_mirrors_to_wandb_offline(tmp_path):
@@ -114,11 +216,26 @@ def test_cli_run_prints_outcome_and_mirrors_to_wandb_offline(tmp_path):
             assert b"secret-key-never-to-be-written" not in path.read_bytes(), path
 
 
-def test_wandb_failure_warns_and_the_run_goes_on(tmp_path, tiny):
-    # an unknown mode makes wandb.init raise: the run must still finish with its records
-    cfg = compose_cfg(*[o for o in tiny if not o.startswith("logger")], "logger.mode=no-such-mode")
+def test_wandb_failure_warns_and_the_run_goes_on(tmp_path, tiny, monkeypatch, capsys):
+    import wandb
+
+    def init(**kw):
+        raise ConnectionError("no network\nsecond line")
+
+    monkeypatch.setattr(wandb, "init", init)
+    cfg = compose_cfg(*[o for o in tiny if not o.startswith("logger")])
     result = run(cfg, tmp_path)
     assert result["status"] in ("solved", "unsolved") and (tmp_path / "result.json").exists()
+    assert capsys.readouterr().err == ("warning: W&B init failed, continuing with local records only: "
+                                       "ConnectionError: no network\n")
+
+
+def test_a_bad_wandb_mode_is_bad_input_and_nothing_is_written(tmp_path):
+    cfg = compose_cfg(*[o for o in TINY if not o.startswith("logger")], "logger.mode=sideways")
+    with pytest.raises(Exception) as err:
+        run(cfg, tmp_path)
+    assert str(bad_input(err.value)) == "logger.mode='sideways' is not allowed: one of offline, online, disabled"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_real_two_job_multirun(tmp_path):

@@ -15,11 +15,16 @@ if not torch.cuda.is_available():
 
 import pytest  # noqa: E402
 
+pytest.importorskip("triton", reason="the Triton kernels need the triton package (Linux wheels only)")
+
 from kernels import lstm_fused, lstm_persistent  # noqa: E402
 from kernels.lstm import common, graphs  # noqa: E402
 from kernels.lstm.fused import lstm_fused_bwd, lstm_fused_fwd  # noqa: E402
 from kernels.lstm.naive import lstm_cell_naive, lstm_naive  # noqa: E402
 from kernels.lstm.persistent import persistent_config  # noqa: E402
+from lstm_bench.errors import ConfigError  # noqa: E402
+from lstm_bench.models.lstm import LSTM  # noqa: E402
+from lstm_bench.models.lstm_triton import LSTMTriton  # noqa: E402
 
 HAS_CUDA = torch.cuda.is_available()
 INTERPRETED = common.INTERPRETED
@@ -371,15 +376,7 @@ def test_gpu_cuda_graph_matches_eager_and_repeats():
 # ---------------------------------------------------------------------------------------
 # harness integration: model=lstm_triton
 
-def _harness():
-    lstm_mod = pytest.importorskip("lstm_bench.models.lstm")
-    triton_mod = pytest.importorskip("lstm_bench.models.lstm_triton")
-    errors = pytest.importorskip("lstm_bench.errors")
-    return lstm_mod.LSTM, triton_mod.LSTMTriton, errors.ConfigError
-
-
 def test_lstm_triton_loads_nn_lstm_state_dict():
-    LSTM, LSTMTriton, _ = _harness()
     I, H, B, T = 5, 24, 3, 6
     torch.manual_seed(0)
     ref = LSTM(I, H, forget_bias=1.0).double().to(DEVICE)
@@ -411,7 +408,6 @@ def test_lstm_triton_loads_nn_lstm_state_dict():
 
 
 def test_lstm_triton_without_gpu_is_a_config_error(monkeypatch):
-    _, LSTMTriton, ConfigError = _harness()
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     with pytest.raises(ConfigError, match=r"^model=lstm_triton needs a CUDA GPU or TRITON_INTERPRET=1 \("):

@@ -583,6 +583,18 @@ def test_lstm_without_forget_gate_runs_the_continual_stream(tmp_path):
     assert result["model"] == "lstm_cell-nfg" and {"test_tp_acc", "test_symbol_acc"} <= rows[-1].keys()
 
 
-def test_chrono_init_takes_the_horizon_of_a_new_task(tmp_path):
-    result, _, task = tiny_run(tmp_path, "temporal_order", "model.init=chrono", "diag.every=0")
-    assert result["config"]["model"]["init"] == "chrono" and task.chrono_tmax == 11
+def test_chrono_init_takes_the_horizon_of_a_new_task():
+    """The model the harness builds: b_f = log(u), u ~ U[1, T_max - 1], b_i = -b_f, with temporal_order's
+    horizon T + T/10 = 11 at T = 10 (u up to 10; adding's T_max = T would stop at 9)."""
+    H = 2000
+    cfg = compose_cfg(*TINY, *RUNS["temporal_order"], "model.init=chrono", f"model.hidden_size={H}")
+    torch.manual_seed(0)
+    task, model = train.build(cfg, torch.device("cpu"))
+    assert task.chrono_tmax == 11
+    m = model.recurrence.lstm  # nn.LSTM: the gate sees bias_ih + bias_hh, rows i, f, g, o
+    b = (m.bias_ih_l0 + m.bias_hh_l0).detach()
+    b_i, b_f = b[:H], b[H:2 * H]
+    assert torch.equal(b_i, -b_f)
+    u = b_f.exp()
+    assert u.min() >= 1 - 1e-5 and u.max() <= 10 * (1 + 1e-5)
+    assert u.min() < 1.05 and u.max() > 9.95  # it fills [1, 10]: the horizon is the task's 11

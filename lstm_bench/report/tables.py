@@ -14,11 +14,15 @@ from typing import NamedTuple
 
 from lstm_bench.report.load import Run, Sweep, provenance
 
-# what does not make two runs different experiments: the seed is averaged over, the rest is bookkeeping
-NOT_A_SETTING = ("seed", "task.length", "logger", "diag", "device", "train.threads")
+# what does not make two runs different experiments: the seed is averaged over, the rest is bookkeeping.
+# The device is a setting (CPU and GPU numbers differ), read as the device the run resolved (meta.json)
+NOT_A_SETTING = ("seed", "task.length", "logger", "diag", "train.threads")
 OTHER_OUTCOMES = ("diverged", "crashed", "interrupted")  # a run's status besides solved and unsolved
 DIAGNOSTICS = ("grad_ratio_log10", "forget_mean")
 STATS = ("steps_to_solve", "loss_vs_baseline", *DIAGNOSTICS)  # the result.json numbers averaged over seeds
+# the runs each statistic averages over: steps to solve means something only for the seeds that solved, a final
+# test loss only for runs that reached their last step (older records of a diverged run still hold a stale one)
+AVERAGED_OVER = {"steps_to_solve": ("solved",), "loss_vs_baseline": ("solved", "unsolved")}
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,8 @@ class Stat:
 
 
 def _stat(runs: list[Run], key: str) -> Stat:
-    # steps to solve means something only for the seeds that solved
-    runs = [r for r in runs if r.result["status"] == "solved"] if key == "steps_to_solve" else runs
+    if key in AVERAGED_OVER:
+        runs = [r for r in runs if r.result["status"] in AVERAGED_OVER[key]]
     values = (r.result.get(key) for r in runs)
     return Stat(tuple(float(v) for v in values
                       if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)))
@@ -82,6 +86,14 @@ class Results:
         return [k for k in DIAGNOSTICS if any(row.stats[k].n for row in self.rows)]
 
 
+def _settings(run: Run) -> dict:
+    """The run's config, flat, with `device` the device it ran on (the config may say only "auto")."""
+    flat = _flat(run.result.get("config") or {})
+    if isinstance(run.meta.get("device"), str):
+        flat["device"] = json.dumps(run.meta["device"])
+    return flat
+
+
 def _flat(cfg, prefix="") -> dict:
     if isinstance(cfg, dict):
         out = {}
@@ -100,7 +112,7 @@ def _split_keys(runs: list[Run]) -> list[str]:
     of them gets its own row, so that no row mixes two experiments."""
     groups = defaultdict(list)
     for r in runs:
-        groups[r.key].append({k: v for k, v in _flat(r.result.get("config") or {}).items() if _is_setting(k)})
+        groups[r.key].append({k: v for k, v in _settings(r).items() if _is_setting(k)})
     keys = set()
     for flats in groups.values():
         for k in set().union(*flats):
@@ -113,7 +125,7 @@ def results(runs: list[Run]) -> Results:
     keys = _split_keys(runs)
     groups = defaultdict(list)
     for r in runs:
-        flat = _flat(r.result.get("config") or {})
+        flat = _settings(r)
         groups[(*r.key, tuple(flat.get(k, "null") for k in keys))].append(r)
     rows = [Row(t, m, L, s, rs, {k: _stat(rs, k) for k in STATS}, Counter(r.result["status"] for r in rs))
             for (t, m, L, s), rs in sorted(groups.items(), key=lambda kv: kv[0])]
