@@ -205,3 +205,34 @@ def test_threads_per_job(launcher, cores, expected):
     from lstm_bench.callbacks import threads_per_job
 
     assert threads_per_job(launcher, cores) == expected
+
+
+def test_an_infinite_forget_timescale_is_infinity_not_a_number(tmp_path):
+    """A forget gate that never forgets: result.json holds null and the flag; the tables say ∞, and a
+    finite row keeps its mean."""
+    make_run(tmp_path, "nfg", model="lstm_cell-nfg", forget_timescale_median=None,
+             forget_timescale_median_infinite=True)
+    make_run(tmp_path, "l0", seed=0, forget_timescale_median=10.0, forget_timescale_median_infinite=False)
+    make_run(tmp_path, "l1", seed=1, forget_timescale_median=20.0, forget_timescale_median_infinite=False)
+    sweep = report.load(tmp_path)
+    md = report.render(sweep, "md")
+    rows = {line.split("|")[1].strip(): line for line in md.splitlines() if line.startswith("| ")}
+    assert "forget timescale" in rows["model"]
+    assert "∞ (n=1)" in rows["lstm_cell-nfg"] and "15.0 ± 7.1 (n=2)" in rows["lstm"]
+    assert r"$\infty$ (n=1)" in report.render(sweep, "latex")
+
+
+def test_uncommitted_code_versions_are_told_apart_by_their_source_hash(tmp_path):
+    """Two runs on the same dirty commit but different source files: the provenance warns; a clean commit
+    needs no hash."""
+    for seed, source in ((0, "1" * 64), (1, "2" * 64)):
+        d = make_run(tmp_path, f"s{seed}", seed=seed)
+        meta = json.loads((d / "meta.json").read_text())
+        (d / "meta.json").write_text(json.dumps({**meta, "git": {"commit": COMMIT, "dirty": True},
+                                                 "source_sha256": source}))
+    lines = report.render(report.load(tmp_path), "md").splitlines()
+    warning = next(line for line in lines if line.startswith("WARNING: the runs come from different code"))
+    assert "source 111111111111" in warning and "source 222222222222" in warning
+    clean = tmp_path / "clean"
+    make_run(clean, "c0")
+    assert f"commit {COMMIT[:12]} (clean)" in report.render(report.load(clean), "md")

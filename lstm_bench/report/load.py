@@ -145,12 +145,16 @@ def _input_notes(runs: list[Run], incomplete: list[str]) -> list[str]:
 
 
 def _code(meta: dict) -> str:
+    """The code version of a run: its commit, and where the commit cannot tell two versions apart (uncommitted
+    changes, no git) the hash of the source files that ran (meta.json's source_sha256)."""
     git = meta.get("git") if isinstance(meta.get("git"), dict) else {}
-    commit = git.get("commit")
+    commit, dirty, source = git.get("commit"), git.get("dirty"), meta.get("source_sha256")
+    source = f" (source {source[:12]})" if isinstance(source, str) and source else ""
     if not isinstance(commit, str) or not commit:
-        return "commit unknown"
-    dirty = git.get("dirty")
-    return f"commit {commit[:12]}" + {True: " + uncommitted changes", False: " (clean)"}.get(dirty, "")
+        return "commit unknown" + source
+    if dirty is True:
+        return f"commit {commit[:12]} + uncommitted changes" + source
+    return f"commit {commit[:12]}" + (" (clean)" if dirty is False else "")
 
 
 def provenance(sweep: Sweep) -> list[str]:

@@ -20,7 +20,8 @@ NO_FRONTIER = "no frontier to report (no frontier.json, and one length per model
 # loss / baseline averages the runs that reached their last step (tables.AVERAGED_OVER): the heading says so
 COLUMNS = {"steps_to_solve": ("steps to solve", ".0f"),
            "loss_vs_baseline": ("loss / baseline (solved, unsolved runs)", ".3f"),
-           "grad_ratio_log10": ("grad ratio log10", ".2f"), "forget_mean": ("forget mean", ".3f")}
+           "grad_ratio_log10": ("grad ratio log10", ".2f"), "forget_mean": ("forget mean", ".3f"),
+           "forget_timescale_median": ("forget timescale", ".1f")}
 TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}", "±": r"$\pm$", "∞": r"$\infty$"}
 

@@ -18,7 +18,7 @@ from lstm_bench.report.load import Run, Sweep, provenance
 # The device is a setting (CPU and GPU numbers differ), read as the device the run resolved (meta.json)
 NOT_A_SETTING = ("seed", "task.length", "logger", "diag", "train.threads")
 OTHER_OUTCOMES = ("diverged", "crashed", "interrupted")  # a run's status besides solved and unsolved
-DIAGNOSTICS = ("grad_ratio_log10", "forget_mean")
+DIAGNOSTICS = ("grad_ratio_log10", "forget_mean", "forget_timescale_median")
 STATS = ("steps_to_solve", "loss_vs_baseline", *DIAGNOSTICS)  # the result.json numbers averaged over seeds
 # the runs each statistic averages over: steps to solve means something only for the seeds that solved, a final
 # test loss only for runs that reached their last step (older records of a diverged run still hold a stale one)
@@ -43,12 +43,19 @@ class Stat:
         return statistics.stdev(self.values) if len(self.values) > 1 else None
 
 
+def _value(result: dict, key: str) -> float | None:
+    """A finite number of result.json, or infinity where the result flags it (JSON has no infinity: a forget
+    gate that never forgets writes null with KEY_infinite), else None."""
+    if result.get(f"{key}_infinite") is True:
+        return math.inf
+    v = result.get(key)
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
 def _stat(runs: list[Run], key: str) -> Stat:
     if key in AVERAGED_OVER:
         runs = [r for r in runs if r.result["status"] in AVERAGED_OVER[key]]
-    values = (r.result.get(key) for r in runs)
-    return Stat(tuple(float(v) for v in values
-                      if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)))
+    return Stat(tuple(v for v in (_value(r.result, key) for r in runs) if v is not None))
 
 
 @dataclass
