@@ -73,10 +73,13 @@ def test_diagnostics_hand_the_logger_plain_data(tmp_path):
         assert key == "diag/forget_heatmap" and pixels.dtype == np.uint8 and pixels.shape == (H, T, 3)
         assert caption.endswith(f"step {step}")
     curves = {c[1]: c for c in logger.calls if c[0] == "log_curves"}
-    assert set(curves) == {"diag/grad_h_t", "diag/grad_c_t"}
+    assert set(curves) == {"diag/grad_h_t", "diag/grad_c_t", "diag/grad_h_k", "diag/grad_c_k"}
     _, _, xs, ys, labels, _, xname, step = curves["diag/grad_h_t"]
     assert (xs, labels, xname, step) == (list(range(T)), ["step 0", "step 10"], "t", 10)
     assert ys == [[math.log10(v) for v in r["grad_h"]] for r in rows]
+    _, _, xs, ys, labels, _, xname, step = curves["diag/grad_c_k"]
+    assert (xs, labels, xname, step) == (list(range(len(rows[-1]["grad_c_lag"]))), ["step 0", "step 10"], "lag k", 10)
+    assert ys == [[math.log10(v) for v in r["grad_c_lag"]] for r in rows]
 
 
 def test_wandb_logger_turns_plain_data_into_wandb_media(tmp_path):

@@ -72,12 +72,14 @@ class Diagnostics:
         if not self.rows:
             return
         tic = time.perf_counter()
-        for key in ("grad_h", "grad_c"):
+        # against t (where in the sequence) and against the lag (how far back from the scored step)
+        for key, x, xname in (("grad_h", "t", "t"), ("grad_c", "t", "t"),
+                              ("grad_h_lag", "k", "lag k"), ("grad_c_lag", "k", "lag k")):
             if key in self.rows[-1]:
                 self.logger.log_curves(
-                    f"diag/{key}_t", xs=list(range(len(self.rows[-1][key]))),
+                    f"diag/{key[:6]}_{x}", xs=list(range(len(self.rows[-1][key]))),
                     ys=[plots.log10_curve(r[key]) for r in self.rows], labels=[f"step {r['step']}" for r in self.rows],
-                    title=f"log10 ‖∂L/∂{key[-1]}_t‖", xname="t", step=step)
+                    title=f"log10 ‖∂L/∂{key[5]}‖ against {xname}", xname=xname, step=step)
         plots.grad_through_time(self.rows, self.records.dir / "grad_through_time.png")
         if self.heatmap is not None:
             plots.forget_heatmap(self.heatmap, self.rows[-1]["step"], self.records.dir / "forget_gate_heatmap.png")
