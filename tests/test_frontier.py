@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_python
+from conftest import ROOT, TINY, run_python
 from hydra_plugins.lstm_bench_frontier.search import LengthSearch, search
 
 
@@ -63,13 +63,16 @@ def test_frontier_sweeper_on_a_stub_objective(tmp_path):
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "config.yaml").write_text("model: a\nseed: 0\ntask:\n  length: 10\n")
     sweep = tmp_path / "sweep"  # the sweeper comes from the installed package, wherever the app lives
-    p = run_python("stub.py", "-m", "hydra/sweeper=frontier", "hydra.sweeper.start=8", "hydra.sweeper.resolution=1",
-                   "task.length=5", "model=a,b", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    # not lstm-bench's config: the probes need only compose (hydra.sweeper.check=null)
+    args = ["stub.py", "-m", "hydra/sweeper=frontier", "hydra.sweeper.check=null", "hydra.sweeper.start=8",
+            "hydra.sweeper.resolution=1", f"hydra.sweep.dir={sweep}"]
+    p = run_python(*args, "task.length=5", "model=a,b", cwd=tmp_path)
     assert p.returncode != 0 and "searches task.length itself" in p.stderr  # the search owns the length
 
-    p = run_python("stub.py", "-m", "hydra/sweeper=frontier", "hydra.sweeper.start=8", "hydra.sweeper.resolution=1",
-                   "model=a,b", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
-    assert p.returncode == 0, p.stderr
+    p = run_python(*args, "model=a,b", cwd=tmp_path)
+    # the searches went on past the crashed probes, and then the sweep said so
+    assert p.returncode == 1 and p.stderr.strip().splitlines()[-2:] == [
+        f"  model={m} task.length=48: RuntimeError: a probe that crashes" for m in "ab"], p.stderr[-3000:]
     front = json.loads((sweep / "frontier.json").read_text())
     assert front["complete"] and len(front["searches"]) == 2
     for s in front["searches"]:
@@ -81,12 +84,7 @@ def test_frontier_sweeper_on_a_stub_objective(tmp_path):
     assert {s["model"] for s in front["searches"]} == {"a", "b"}
 
 
-# ----------------------------------------------------------------------------- discovery and a real sweep
-
-def test_info_plugins_lists_the_frontier_sweeper():
-    p = run_python("run.py", "--info", "plugins")
-    assert p.returncode == 0 and "FrontierSweeper" in p.stdout
-
+# ----------------------------------------------------------------------------- discovery and real sweeps
 
 def test_editable_install_still_finds_the_sweeper(tmp_path):
     """The README installs with `pip install -e .`; setuptools' editable finder can hide a namespace package
@@ -113,22 +111,26 @@ def test_editable_install_still_finds_the_sweeper(tmp_path):
 
 
 def test_frontier_on_a_real_tiny_sweep(tmp_path):
+    """A tiny lstm on adding with a solved rule below the memoryless MSE 1/6 (a constant cannot pass it): in 80
+    steps it solves T=2 (test MSE under 0.01 from step 80, under 0.05 from step 70) and fails T=3 and T=4 (about
+    0.11 and 0.18 at step 80). From T=2 the search doubles to 4, fails, bisects to 3: the frontier is 2."""
     sweep = tmp_path / "frontier"
     args = ["run.py", "-m", "hydra/sweeper=frontier", "+experiment=smoke", "hydra.sweeper.params.seed=0",
-            "model=lstm", "hydra.sweeper.start=4", "hydra.sweeper.max_length=16", "hydra.sweeper.resolution=2",
-            "task.threshold=0.17", "train.lr=1e-2", "train.steps=40", "diag.every=0", f"hydra.sweep.dir={sweep}"]
+            "model=lstm", "hydra.sweeper.start=2", "hydra.sweeper.max_length=16", "hydra.sweeper.resolution=1",
+            "task.threshold=0.05", "train.lr=1e-2", "train.steps=80", "diag.every=0", f"hydra.sweep.dir={sweep}"]
     p = run_python(*args)
     assert p.returncode == 0, p.stderr[-3000:]
     front = json.loads((sweep / "frontier.json").read_text())
     assert front["complete"] and len(front["searches"]) == 1
     (s,) = front["searches"]
     assert s["model"] == "lstm" and s["task"] == "adding" and s["seed"] == 0
+    assert [(pr["length"], pr["solved"]) for pr in s["probes"]] == [(2, True), (4, False), (3, False)]
+    assert s["frontier"] == 2 and s["first_failure"] == 3 and s["done"] and not s["capped"]
     for probe in s["probes"]:  # every probe is an ordinary run with its records
         result = json.loads((sweep / probe["run_dir"] / "result.json").read_text())
         assert result["length"] == probe["length"] and (result["status"] == "solved") == probe["solved"]
-    solved = [pr["length"] for pr in s["probes"] if pr["solved"]]
-    assert s["frontier"] == (max(solved) if solved else None)
-    assert "Frontier" in p.stdout and "longest T solved" in p.stdout  # the table printed at the end
+        assert (result["test_metric"] < 0.05) == probe["solved"]  # the rule the task was given, not a constant's
+    assert "| lstm | adding | 1 | 2 [2-2] | 0: 2 |" in p.stdout  # the frontier table printed at the end
 
     before = {d.name: (d / "result.json").read_bytes() for d in sweep.iterdir() if (d / "result.json").exists()}
     p = run_python(*args)  # resumed: the search replays from the records, no probe runs again
@@ -137,3 +139,28 @@ def test_frontier_on_a_real_tiny_sweep(tmp_path):
     after = {d.name: (d / "result.json").read_bytes() for d in sweep.iterdir() if (d / "result.json").exists()}
     assert after == before
     assert json.loads((sweep / "frontier.json").read_text())["searches"][0]["frontier"] == s["frontier"]
+
+
+def test_frontier_checks_each_round_before_launching_it(tmp_path):
+    """A bad probe in the first round refuses the sweep before anything is written. Then reber, which a tiny net
+    fails at T=10: bisection asks for T=5, shorter than the shortest embedded Reber string (9), which the task
+    refuses; that round is refused before it launches, with the first round on record."""
+    sweep = tmp_path / "frontier"
+    args = ["run.py", "-m", "hydra/sweeper=frontier", *(o for o in TINY if not o.startswith("task.length=")),
+            "diag.every=0", "hydra.sweeper.start=10", "hydra.sweeper.resolution=1", f"hydra.sweep.dir={sweep}"]
+    p = run_python(*args, "model=lstm_cell", "model.variant=nfg,bogus")
+    assert p.returncode == 2, p.stderr[-3000:]
+    error, line = p.stderr.strip().splitlines()[-2:]
+    assert error == "error: 1 of the 2 jobs would stop on bad input, so none was launched:"
+    assert line.endswith(" model=lstm_cell model.variant=bogus task.length=10: model.variant='bogus' is not "
+                         "allowed: one of vanilla, nig, nfg, nog, niaf, noaf, cifg, fgr")
+    assert not sweep.exists()
+
+    p = run_python(*args, "task=reber")
+    assert p.returncode == 2, p.stderr[-3000:]
+    error, line = p.stderr.strip().splitlines()[-2:]
+    assert error == "error: 1 of the 1 jobs would stop on bad input, so none was launched:"
+    assert " task=reber task.length=5: task.length=5 is not allowed" in line
+    front = json.loads((sweep / "frontier.json").read_text())
+    assert not front["complete"] and [(pr["length"], pr["solved"]) for pr in front["searches"][0]["probes"]] == [
+        (10, False)]

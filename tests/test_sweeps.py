@@ -1,16 +1,21 @@
-"""A real multirun on the joblib launcher (the smoke preset): killed half-way, started again in the same
-sweep directory, reported in all three formats; threads per parallel job; the launcher configs compose."""
+"""Real multiruns on the joblib launcher (the smoke preset): killed while a job runs, started again in the
+same sweep directory and reported in all three formats; a bad job refuses the whole sweep before anything
+starts; a crashed job leaves the others and the table standing. Threads per parallel job; the launcher
+configs compose; the check each job's config gets before a sweep launches anything."""
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from conftest import ROOT, compose_cfg, run_python
+from conftest import ROOT, TINY, compose_cfg, run_python
+from hydra_plugins.lstm_bench_sweeper.checks import job_problem
+from lstm_bench.models.lstm_cell import VARIANTS
 
 FINISHED = ("solved", "unsolved", "diverged")
 SMOKE_DIRS = {f"+experiment=smoke,model={m},seed={s}" for m in ("rnn", "lstm") for s in (0, 1)}
@@ -20,22 +25,32 @@ def results(sweep: Path) -> dict:
     return {d.name: (d / "result.json").read_bytes() for d in sweep.iterdir() if (d / "result.json").exists()}
 
 
+def start_times(sweep: Path) -> dict:
+    return {d.name: json.loads((d / "meta.json").read_text())["start_time"] for d in sweep.iterdir()
+            if (d / "meta.json").exists()}
+
+
 def test_sweep_killed_resumed_and_reported(tmp_path):
     sweep = tmp_path / "sweep"
     args = ["run.py", "-m", "+experiment=smoke", f"hydra.sweep.dir={sweep}"]
 
-    # a sweep killed half-way: one job at a time, killed (SIGKILL, the whole process group) after the first result
+    # one job at a time, killed (SIGKILL, the whole process group) while a job runs: one has a result, the
+    # next has started (its meta.json is written first) and has none
     proc = subprocess.Popen([sys.executable, *args, "hydra.launcher.n_jobs=1"], cwd=ROOT, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 150
-    while not (sweep.exists() and results(sweep)) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    while proc.poll() is None and time.monotonic() < deadline:
+        if sweep.exists() and results(sweep) and set(start_times(sweep)) - set(results(sweep)):
+            break
+        time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    before = results(sweep)
-    assert 1 <= len(before) < len(SMOKE_DIRS), "the sweep should have been caught half-way"
+    before, started = results(sweep), start_times(sweep)
+    killed = set(started) - set(before)
+    assert 1 <= len(before) < len(SMOKE_DIRS) and len(killed) == 1, "the sweep should be caught in a job"
 
-    # the same command again finishes the rest: nothing re-run, nothing lost, nothing duplicated
+    # the same command again: each job that finished is not run again, each other one runs once
+    restart = datetime.now(timezone.utc).isoformat(timespec="microseconds")
     p = run_python(*args)
     assert p.returncode == 0, p.stderr[-3000:]
     after = results(sweep)
@@ -43,6 +58,10 @@ def test_sweep_killed_resumed_and_reported(tmp_path):
     assert set(after) == SMOKE_DIRS
     assert all(after[name] == data for name, data in before.items())
     assert p.stdout.count("not run again") == len(before)
+    ran = sorted(line.rsplit("/", 1)[1] for line in p.stdout.splitlines() if line.startswith("adding T=10 "))
+    assert ran == sorted(SMOKE_DIRS - set(before))  # one line per run: the killed job and the rest, once each
+    for name, start in start_times(sweep).items():  # a run's start time is in its meta.json, rewritten by a rerun
+        assert start == started[name] if name in before else start > restart, name
     for name in SMOKE_DIRS:
         assert json.loads(after[name])["status"] in FINISHED
     # threads: a job alone had every core, two parallel jobs on this machine share them
@@ -73,3 +92,63 @@ def test_launcher_configs_compose():
     cfg = compose_cfg()
     assert "JoblibLauncher" in cfg.hydra.launcher._target_  # multirun is parallel by default
     assert OmegaConf.to_container(cfg.hydra.sweep)["subdir"] == "${hydra.job.override_dirname}"  # unresolved
+
+
+def test_a_bad_job_refuses_the_whole_sweep_and_nothing_is_written(tmp_path):
+    sweep = tmp_path / "sweep"
+    p = run_python("run.py", "-m", "+experiment=smoke", "model=lstm_cell", "model.variant=vanilla,bogus",
+                   "train.steps=20,0", f"hydra.sweep.dir={sweep}", "hydra.run.dir=" + str(tmp_path / "run"))
+    assert p.returncode == 2, p.stderr[-3000:]
+    lines = p.stderr.strip().splitlines()
+    assert lines[0] == "error: 6 of the 8 jobs would stop on bad input, so none was launched:"
+    variant = f"model.variant='bogus' is not allowed: one of {', '.join(VARIANTS)}"
+    steps = "train.steps=0 is not allowed: a positive integer"
+    expected = {f"  model=lstm_cell seed={s} +experiment=smoke model.variant={v} train.steps={n}: {why}"
+                for s in (0, 1) for v, n, why in (("vanilla", 0, steps), ("bogus", 20, variant), ("bogus", 0, steps))}
+    assert set(lines[1:]) == expected and len(lines) == 7
+    assert not sweep.exists() and list(tmp_path.iterdir()) == []
+    assert "adding T=" not in p.stdout  # no job ran
+
+
+CRASHY = '''
+from tasks.adding import Adding
+
+
+class Crashy(Adding):
+    """The adding task, except that seed 1's training stops at step 5."""
+
+    def batch(self, batch_size, seed, step, *args, **kwargs):
+        if seed == 1 and step == 5:
+            raise RuntimeError("a job that crashes")
+        return super().batch(batch_size, seed, step, *args, **kwargs)
+'''
+
+
+def test_a_crashed_job_leaves_the_other_jobs_and_the_table(tmp_path):
+    (tmp_path / "crashy.py").write_text(CRASHY)
+    sweep = tmp_path / "sweep"
+    p = run_python("run.py", "-m", "+experiment=smoke", "model=lstm", "seed=1,0", "task._target_=crashy.Crashy",
+                   "diag.every=0", "hydra/launcher=basic", "hydra.sweeper.max_batch_size=1",
+                   f"hydra.sweep.dir={sweep}", env={"PYTHONPATH": str(tmp_path)})
+    assert p.returncode == 1, p.stderr[-3000:]
+    # one job per batch, in this process (Hydra's basic launcher): seed 1 crashed first, and seed 0 ran all the same
+    status = {r["seed"]: r["status"] for r in map(json.loads, map(Path.read_text, sweep.glob("*/result.json")))}
+    assert status == {0: "unsolved", 1: "crashed"}
+    assert "| lstm | adding | 10 | 2 | 0/2 |" in p.stdout and "| 1 crashed |" in p.stdout  # the table counts it
+    assert "1 crashed" in (sweep / "report" / "results.md").read_text()
+    assert p.stderr.strip().splitlines()[-2:] == [
+        "error: 1 job(s) crashed (recorded in their result.json; `python run.py` with the same overrides runs one "
+        "alone, with its traceback):",
+        "  model=lstm seed=1 +experiment=smoke task._target_=crashy.Crashy diag.every=0: RuntimeError: a job that "
+        "crashes"]
+
+
+def test_job_problem_is_the_line_the_job_would_stop_at():
+    assert job_problem(compose_cfg(*TINY)) is None
+    assert job_problem(compose_cfg(*TINY, "model=lstm_cell", "model.variant=bogus")) == (
+        f"model.variant='bogus' is not allowed: one of {', '.join(VARIANTS)}")
+    assert job_problem(compose_cfg(*TINY, "diag.every=-1")).startswith("diag.every=-1 is not allowed")
+    assert job_problem(compose_cfg(*TINY, "task.length=0")).startswith("task.length=0 is not allowed")
+    # not bad input by the harness's rules, but the job would crash on it before training: refused too
+    assert job_problem(compose_cfg(*TINY, "train/optimizer=rmsprop", "+train.optimizer.momentum=-1")) == (
+        "ValueError: Invalid momentum value: -1")

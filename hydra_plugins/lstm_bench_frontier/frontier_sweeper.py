@@ -6,9 +6,12 @@ longest `task.length` solved within the step budget, searched by doubling then b
 
 Each round launches one probe per unfinished search through the configured launcher (joblib, Slurm),
 so the searches run side by side. Every probe is an ordinary job with its own run directory; the sweep
-directory gets frontier.json (rewritten after every round, atomically). A probe whose job failed counts
-as not solved, with its error kept. Run again with the same hydra.sweep.dir, a search replays: the
-finished probes are not run again (run.py's resume check) and the search goes on from where it stopped.
+directory gets frontier.json (rewritten after every round, atomically). Each round's probes are checked
+before any of them starts, as the lstm_bench sweeper checks its jobs (hydra_plugins/lstm_bench_sweeper/
+checks.py): a bad one refuses the sweep, one line per bad probe. A probe whose job crashed counts as not
+solved, with its error kept; the searches go on, and after the table the sweep exits with status 1. Run
+again with the same hydra.sweep.dir, a search replays: the finished probes are not run again (run.py's
+resume check) and the search goes on from where it stopped.
 A probe counts as solved when the job returns a dict whose `status` is "solved" (or returns True).
 """
 
@@ -21,13 +24,13 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.utils import JobStatus
 from hydra.errors import ConfigCompositionException
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.lstm_bench_frontier.search import LengthSearch
+from hydra_plugins.lstm_bench_sweeper.checks import CheckedSweep, failure
 from lstm_bench.records import write_json
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,7 @@ class FrontierSweeperConf:
     min_length: int = 2  # bisection never probes below it (the adding task needs T >= 2)
     max_batch_size: Optional[int] = None  # probes launched at once; null: one per unfinished search
     params: Optional[Dict[str, str]] = None  # sweep parameters, as for the basic sweeper (experiment files)
+    check: Optional[str] = CheckedSweep.check  # judges each probe's config before a round starts; null: compose only
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="frontier", node=FrontierSweeperConf,
@@ -53,10 +57,8 @@ ConfigStore.instance().store(group="hydra/sweeper", name="frontier", node=Fronti
 def outcome(job_return) -> tuple[bool, dict]:
     """(solved?, what to record) of one probe. The job's status is checked before its return value:
     a failed job's return_value re-raises its exception."""
-    if job_return.status != JobStatus.COMPLETED:
-        err = getattr(job_return, "_return_value", None)
-        msg = f"{type(err).__name__}: {err}".splitlines()[0] if isinstance(err, BaseException) else "the job failed"
-        return False, {"status": "failed", "error": msg}
+    if (why := failure(job_return)) is not None:
+        return False, {"status": "failed", "error": why}
     value = job_return.return_value
     if isinstance(value, bool):
         return value, {"status": "solved" if value else "unsolved"}
@@ -67,11 +69,13 @@ def outcome(job_return) -> tuple[bool, dict]:
     return False, {"status": "unknown", "error": f"the job returned {type(value).__name__}, not a result dict"}
 
 
-class FrontierSweeper(Sweeper):
+class FrontierSweeper(CheckedSweep, Sweeper):
     def __init__(self, length_key: str = "task.length", start: int = 10, resolution: int = 5,
                  rel_resolution: float = 0.0, max_length: int = 1000, min_length: int = 2,
-                 max_batch_size: Optional[int] = None, params: Optional[Dict[str, str]] = None) -> None:
+                 max_batch_size: Optional[int] = None, params: Optional[Dict[str, str]] = None,
+                 check: Optional[str] = CheckedSweep.check) -> None:
         super().__init__()
+        self.check = check
         LengthSearch(start, resolution, max_length, min_length, rel_resolution)  # checks the settings now
         self.length_key, self.start = length_key, start
         self.resolution, self.rel_resolution = resolution, rel_resolution
@@ -110,17 +114,19 @@ class FrontierSweeper(Sweeper):
                 choices[key] = [f"{key}={o.get_value_element_as_str()}"]
         return [list(c) for c in itertools.product(*choices.values())]
 
+    def planned_jobs(self, arguments: List[str]) -> List[List[str]]:
+        """The first round's probes, one per search, at the start length: the later ones depend on the results."""
+        return [[*g, f"{self.length_key}={self.start}"] for g in self.groups(arguments)]
+
     def sweep(self, arguments: List[str]) -> Any:
         assert self.config is not None and self.launcher is not None
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-
         groups = self.groups(arguments)
         searches = [LengthSearch(self.start, self.resolution, self.max_length, self.min_length, self.rel_resolution)
                     for _ in groups]
         records: List[dict] = [{"overrides": g, "probes": []} for g in groups]
         returns: List[Sequence[Any]] = []
+        failed: List[tuple] = []
         job_idx = 0
         log.info(f"Frontier of {self.length_key} for {len(groups)} searches, from {self.start} "
                  f"(doubling up to {self.max_length}, then bisection to {self.resolution}) -> {sweep_dir}")
@@ -131,12 +137,17 @@ class FrontierSweeper(Sweeper):
             if self.max_batch_size:
                 todo = todo[: self.max_batch_size]
             batch = [[*groups[i], f"{self.length_key}={T}"] for i, T in todo]
-            self.validate_batch_is_legal(batch)
+            self.refuse_bad(batch)  # the first round's before anything is written
+            if job_idx == 0:
+                sweep_dir.mkdir(parents=True, exist_ok=True)
+                OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
             results = self.launcher.launch(batch, initial_job_idx=job_idx)
             job_idx += len(batch)
             returns.append(results)
-            for (i, T), r in zip(todo, results):
+            for (i, T), overrides, r in zip(todo, batch, results):
                 solved, info = outcome(r)
+                if info["status"] == "failed":
+                    failed.append((overrides, info["error"]))
                 searches[i].record(T, solved)
                 run_dir = OmegaConf.select(r.hydra_cfg, "hydra.runtime.output_dir") if r.hydra_cfg else None
                 if run_dir:
@@ -151,6 +162,7 @@ class FrontierSweeper(Sweeper):
         for rec in records:
             capped = " (capped at max_length)" if rec["capped"] else ""
             log.info(f"Frontier {' '.join(rec['overrides'])}: {rec['frontier']}{capped}")
+        self.end(failed)
         return returns
 
     def save(self, sweep_dir: Path, searches: List[LengthSearch], records: List[dict], complete: bool) -> None:
