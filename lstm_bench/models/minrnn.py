@@ -26,6 +26,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from lstm_bench.errors import require
+
 
 def g(v: torch.Tensor) -> torch.Tensor:
     return torch.where(v >= 0, v + 0.5, torch.sigmoid(v))
@@ -65,7 +67,9 @@ class MinRNN(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int = 128, negative_eigenvalues: bool = False):
         super().__init__()
-        self.hidden_size, self.negative_eigenvalues = hidden_size, bool(negative_eigenvalues)
+        require(isinstance(negative_eigenvalues, bool), "model.negative_eigenvalues", negative_eigenvalues,
+                "true or false")
+        self.hidden_size, self.negative_eigenvalues = hidden_size, negative_eigenvalues
         self.proj = nn.Linear(input_size, self.n_proj * hidden_size)
         self.name = type(self).name + ("-neg" if negative_eigenvalues else "")
 
