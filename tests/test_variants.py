@@ -196,6 +196,102 @@ def test_peephole_gates_by_letter_and_names():
                      "lstm+forget_bias_add=0.5", "lstm+forget_bias=2"}
 
 
+# the sequence Function (lstm_cell_seq) against the per-step twin with autograd: every variant, peepholes
+# on every gate, on some, or none, and the initialisations that push gates to saturation
+SEQ_CASES = [(v, p, "default") for v in VARIANTS for p in (False, True)] + [
+    ("vanilla", "fo", "default"), ("vanilla", "i", "chrono"), ("nog", "f", "default"), ("cifg", "o", "forget_bias"),
+    ("nig", True, "chrono"), ("fgr", "io", "default")]
+
+
+def seq_cell(variant, peephole, init, I, H, dtype, seed):
+    torch.manual_seed(seed)
+    cell = LSTMCell(I, H, variant=variant, peephole=peephole, init=init, chrono_tmax=20).to(dtype)
+    with torch.no_grad():  # peepholes and W_gg as large as the weights, so that a wrong one shows
+        for name, q in cell.named_parameters():
+            if "bias" not in name:
+                q.uniform_(-0.8, 0.8)
+    return cell
+
+
+def carried_state(cell, B, dtype):
+    """A state as a stream passes it on: h, c anywhere, fgr's previous gates in (0, 1)."""
+    h, c, *prev = (torch.randn(B, cell.hidden_size, dtype=dtype) for _ in cell.init_state(B))
+    return (h, c, *(p.sigmoid() for p in prev))
+
+
+def step_loop(cell, x, state):
+    """The per-step twin over x from `state`, autograd recording every operation: the path the cell had."""
+    outs = []
+    for x_t in x.unbind(1):
+        state, _ = cell.step(x_t, state)
+        outs.append(state[0])
+    return torch.stack(outs, 1), state
+
+
+@pytest.mark.parametrize("variant, peephole, init", SEQ_CASES, ids=[f"{v}-{p}-{i}" for v, p, i in SEQ_CASES])
+def test_sequence_function_passes_gradcheck(variant, peephole, init):
+    from lstm_bench.models.lstm_cell_seq import GateSequence
+
+    B, T, I, H = 3, 4, 2, 3  # odd sizes: a mixed-up block or transpose does not line up by chance
+    cell = seq_cell(variant, peephole, init, I, H, F64, seed=20)
+    x = torch.randn(B, T, I, dtype=F64)
+    state = carried_state(cell, B, F64)
+    peep = [cell.peephole[k] if k in cell.peephole else None for k in "ifo"]
+    params = [cell.weight_ih_l0, cell.weight_hh_l0, cell.bias_ih_l0, cell.bias_hh_l0, cell.weight_gg, *peep]
+    inputs = [a.detach().clone().requires_grad_() if a is not None else None for a in (x, *params, *state)]
+
+    def run(*a):
+        return GateSequence.apply(cell.plan, *a)
+
+    assert torch.autograd.gradcheck(run, inputs, eps=1e-6, atol=1e-7, rtol=1e-5)
+
+
+@pytest.mark.parametrize("variant, peephole, init", SEQ_CASES, ids=[f"{v}-{p}-{i}" for v, p, i in SEQ_CASES])
+def test_sequence_function_equals_the_step_loop_in_float32(variant, peephole, init):
+    B, T, I, H = 5, 23, 4, 7
+    cell = seq_cell(variant, peephole, init, I, H, torch.float32, seed=21)
+    x = torch.randn(B, T, I, requires_grad=True)
+    state = tuple(s.requires_grad_() for s in carried_state(cell, B, torch.float32))
+    out, final = cell(x, state)
+    out_ref, final_ref = step_loop(cell, x, state)
+    torch.testing.assert_close(out, out_ref)
+    assert len(final) == len(final_ref) == len(state)
+    for a, b in zip(final, final_ref):
+        torch.testing.assert_close(a, b)
+
+    weights = [torch.randn_like(a) for a in (out, *final)]  # one loss on the outputs and every state tensor
+
+    def loss(outs):
+        return sum((a * w).sum() for a, w in zip(outs, weights))
+
+    wrt = [x, *state, *cell.parameters()]
+    grads = torch.autograd.grad(loss((out, *final)), wrt)
+    grads_ref = torch.autograd.grad(loss((out_ref, *final_ref)), wrt)
+    for name, a, b in zip(["x", *(f"state{k}" for k in range(len(state))), *dict(cell.named_parameters())],
+                          grads, grads_ref):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize("variant", ["vanilla", "fgr"])
+def test_carried_state_continues_the_sequence_and_truncates_its_gradient(variant):
+    B, T, I, H = 2, 9, 3, 4
+    cell = seq_cell(variant, True, "default", I, H, F64, seed=22)
+    x = torch.randn(B, T, I, dtype=F64)
+    whole, _ = cell(x)
+    first, state = cell(x[:, :5])
+    state = tuple(s.detach() for s in state)  # what train.py does for a stateful task
+    second, _ = cell(x[:, 5:], state)
+    torch.testing.assert_close(torch.cat([first, second], 1), whole, rtol=1e-13, atol=1e-15)
+    with torch.no_grad():  # evaluation: the same numbers without a graph
+        torch.testing.assert_close(cell(x[:, 5:], state)[0], second, rtol=0, atol=0)
+
+    # the gradient of the second chunk reaches the weights only through its own steps
+    g = torch.autograd.grad(second.sum(), list(cell.parameters()))
+    g_ref = torch.autograd.grad(step_loop(cell, x[:, 5:], state)[0].sum(), list(cell.parameters()))
+    for a, b in zip(g, g_ref):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.parametrize("kwargs, key, allowed", [
     ({"variant": "lstm97"}, "model.variant", "one of vanilla, nig, nfg, nog, niaf, noaf, cifg, fgr"),
     ({"variant": "nog", "peephole": "o"}, "model.peephole", "some of the gates variant nog keeps: i, f"),

@@ -31,6 +31,7 @@ import torch
 import torch.nn as nn
 
 from lstm_bench.models.init import init_gate_biases, init_name
+from lstm_bench.models.lstm_cell_seq import Plan, run_sequence
 from lstm_bench.errors import require
 
 
@@ -110,9 +111,12 @@ def lstm_step(x_t, h, c, w_ih, w_hh, b_ih, b_hh):
 
 
 class LSTMCell(nn.Module):
-    """`model=lstm_cell`: the gate-by-gate loop in plain PyTorch, any variant, optional peepholes.
+    """`model=lstm_cell`: the gate-by-gate cell in plain PyTorch, any variant, optional peepholes.
 
-    The state is (h, c), and for fgr (h, c, *the previous step's i, f, o)."""
+    `step` is the cell as written above, one step with autograd: the diagnostics' twin and the
+    reference the tests hold `forward` to. `forward` runs the whole sequence through one
+    autograd.Function with its own backward (lstm_cell_seq), the same numbers at a fraction of the
+    cost. The state is (h, c), and for fgr (h, c, *the previous step's i, f, o)."""
 
     name = "lstm_cell"
 
@@ -139,6 +143,7 @@ class LSTMCell(nn.Module):
         init_gate_biases(self.bias_ih_l0, self.bias_hh_l0, v.rows, v.forget_gate == "coupled", init, forget_bias,
                          chrono_tmax, variant)
         self.prev_gates = v.sigmoid_gates if v.gate_recurrence else ""  # what the state carries besides h, c
+        self.plan = Plan.of(v, peep_gates, H)
         # the result's name: lstm_cell (the plain cell), lstm_cell-nfg, lstm_cell-vanilla+peephole, lstm_cell+chrono
         cell = "" if not peep_gates else "+peephole" if peep_gates == v.sigmoid_gates else f"+peephole_{peep_gates}"
         cell = f"-{variant}{cell}" if cell or variant != "vanilla" else ""
@@ -180,15 +185,4 @@ class LSTMCell(nn.Module):
 
     def forward(self, x, state=None):
         state = state if state is not None else self.init_state(x.shape[0], x.device, x.dtype)
-        # the x-part of W[h, x] for all T at once: one GEMM instead of T small ones
-        zx = x @ self.weight_ih_l0.T + (self.bias_ih_l0 + self.bias_hh_l0)  # (B, T, R*H)
-        W_hh = self.weight_hh_l0.T
-        peep = dict(self.peephole)
-        outs = []
-        for zx_t in zx.unbind(1):  # unbind, not zx[:, t]: each step's gradient is not a (B, T, R*H) tensor
-            z = torch.addmm(zx_t, state[0], W_hh)
-            if self.prev_gates:
-                z = z + self._gate_recurrence(state)
-            state, _ = self._next(z, state, peep)
-            outs.append(state[0])
-        return torch.stack(outs, dim=1), state  # (B, T, H)
+        return run_sequence(self, x, state)
