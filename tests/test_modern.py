@@ -8,6 +8,7 @@ import torch
 from conftest import TINY, compose_cfg, read_result, unroll
 
 import lstm_bench.train as train
+from lstm_bench.errors import ConfigError
 from lstm_bench.models.minrnn import MinGRU, MinLSTM, doubling_scan, log_scan
 from lstm_bench.models.slstm import SLSTM
 from lstm_bench.records import read_jsonl
@@ -189,3 +190,13 @@ def test_each_runs_through_the_harness_with_its_diagnostics(tmp_path, model):
     assert len(rows) == 3 and all(len(r["gate_hist"]["f"]) == 50 for r in rows)
     assert ("cell_norm" in rows[-1]) == (name == "slstm")  # a second state, the cell, only for the sLSTM
     assert (tmp_path / "forget_gate_heatmap.png").exists()
+
+
+@pytest.mark.parametrize("make,key", [
+    (lambda: SLSTM(I, H, heads=4), "model.heads=4"),
+    (lambda: SLSTM(I, H, heads=2, forget_activation="tanh"), "model.forget_activation='tanh'"),
+    (lambda: MinGRU(I, H, negative_eigenvalues="yes"), "model.negative_eigenvalues='yes'"),
+])
+def test_bad_options(make, key):
+    with pytest.raises(ConfigError, match=rf"^{key} is not allowed"):
+        make()
