@@ -71,8 +71,9 @@ def test_frontier_sweeper_on_a_stub_objective(tmp_path):
 
     p = run_python(*args, "model=a,b", cwd=tmp_path)
     # the searches went on past the crashed probes, and then the sweep said so
-    assert p.returncode == 1 and p.stderr.strip().splitlines()[-2:] == [
-        f"  model={m} task.length=48: RuntimeError: a probe that crashes" for m in "ab"], p.stderr[-3000:]
+    assert p.returncode == 1 and p.stderr.strip().splitlines()[-3:] == [
+        "error: 2 of the 18 jobs crashed (`python run.py` with a job's overrides runs it alone, with its traceback):",
+        *(f"  model={m} task.length=48: RuntimeError: a probe that crashes" for m in "ab")], p.stderr[-3000:]
     front = json.loads((sweep / "frontier.json").read_text())
     assert front["complete"] and len(front["searches"]) == 2
     for s in front["searches"]:

@@ -125,22 +125,24 @@ class Crashy(Adding):
 
 
 def test_a_crashed_job_leaves_the_other_jobs_and_the_table(tmp_path):
+    """Seed 1 crashes in training; seed -1 is bad input that only the job sees (hydra.sweeper.check=null: the
+    sweep does not check it first), where run.py raises instead of exiting, which would end the sweep."""
     (tmp_path / "crashy.py").write_text(CRASHY)
     sweep = tmp_path / "sweep"
-    p = run_python("run.py", "-m", "+experiment=smoke", "model=lstm", "seed=1,0", "task._target_=crashy.Crashy",
+    p = run_python("run.py", "-m", "+experiment=smoke", "model=lstm", "seed=1,-1,0", "task._target_=crashy.Crashy",
                    "diag.every=0", "hydra/launcher=basic", "hydra.sweeper.max_batch_size=1",
-                   f"hydra.sweep.dir={sweep}", env={"PYTHONPATH": str(tmp_path)})
+                   "hydra.sweeper.check=null", f"hydra.sweep.dir={sweep}", env={"PYTHONPATH": str(tmp_path)})
     assert p.returncode == 1, p.stderr[-3000:]
     # one job per batch, in this process (Hydra's basic launcher): seed 1 crashed first, and seed 0 ran all the same
     status = {r["seed"]: r["status"] for r in map(json.loads, map(Path.read_text, sweep.glob("*/result.json")))}
-    assert status == {0: "unsolved", 1: "crashed"}
+    assert status == {0: "unsolved", 1: "crashed"}  # the bad job stopped before writing anything
     assert "| lstm | adding | 10 | 2 | 0/2 |" in p.stdout and "| 1 crashed |" in p.stdout  # the table counts it
     assert "1 crashed" in (sweep / "report" / "results.md").read_text()
-    assert p.stderr.strip().splitlines()[-2:] == [
-        "error: 1 job(s) crashed (recorded in their result.json; `python run.py` with the same overrides runs one "
-        "alone, with its traceback):",
-        "  model=lstm seed=1 +experiment=smoke task._target_=crashy.Crashy diag.every=0: RuntimeError: a job that "
-        "crashes"]
+    job = "  model=lstm seed={} +experiment=smoke task._target_=crashy.Crashy diag.every=0: "
+    assert p.stderr.strip().splitlines()[-3:] == [
+        "error: 2 of the 3 jobs crashed (`python run.py` with a job's overrides runs it alone, with its traceback):",
+        job.format(1) + "RuntimeError: a job that crashes",
+        job.format(-1) + "seed=-1 is not allowed: an integer in [0, 2^31)"]
 
 
 def test_job_problem_is_the_line_the_job_would_stop_at():

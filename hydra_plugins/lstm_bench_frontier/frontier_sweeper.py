@@ -162,7 +162,7 @@ class FrontierSweeper(CheckedSweep, Sweeper):
         for rec in records:
             capped = " (capped at max_length)" if rec["capped"] else ""
             log.info(f"Frontier {' '.join(rec['overrides'])}: {rec['frontier']}{capped}")
-        self.end(failed)
+        self.end(failed, job_idx)
         return returns
 
     def save(self, sweep_dir: Path, searches: List[LengthSearch], records: List[dict], complete: bool) -> None:

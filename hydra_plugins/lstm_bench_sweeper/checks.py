@@ -105,15 +105,16 @@ class CheckedSweep:
             print(refusal(lines, len(jobs)), file=sys.stderr, flush=True)
             sys.exit(BAD_INPUT)
 
-    def end(self, failed: Sequence[tuple[Sequence[str], str]]) -> None:
-        """After the last job: if any failed, run the multirun-end callbacks (the table) now, then exit with
-        status 1 and one line per failed job; Hydra runs those callbacks itself only when a sweep returns."""
+    def end(self, failed: Sequence[tuple[Sequence[str], str]], n_jobs: int) -> None:
+        """After the last of `n_jobs` jobs: if any failed, run the multirun-end callbacks (the table) now, then
+        exit with status 1 and one line per failed job; Hydra runs those callbacks itself only when a sweep
+        returns."""
         if not failed:
             return
         config = self.config  # type: ignore[attr-defined]
         self.hydra_context.callbacks.on_multirun_end(  # type: ignore[attr-defined]
             config=config, config_name=config.hydra.job.config_name)
-        print(f"error: {len(failed)} job(s) crashed (recorded in their result.json; `python run.py` with the same "
-              f"overrides runs one alone, with its traceback):", *(f"  {' '.join(o)}: {why}" for o, why in failed),
+        print(f"error: {len(failed)} of the {n_jobs} jobs crashed (`python run.py` with a job's overrides runs it "
+              f"alone, with its traceback):", *(f"  {' '.join(o)}: {why}" for o, why in failed),
               sep="\n", file=sys.stderr, flush=True)
         sys.exit(CRASHED)

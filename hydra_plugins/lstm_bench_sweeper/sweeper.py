@@ -66,5 +66,5 @@ class LstmBenchSweeper(CheckedSweep, BasicSweeper):
             job_idx += len(batch)
             returns.append(results)
             failed += [(overrides, why) for overrides, r in zip(batch, results) if (why := failure(r))]
-        self.end(failed)
+        self.end(failed, job_idx)
         return returns
