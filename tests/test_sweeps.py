@@ -91,6 +91,9 @@ def test_launcher_configs_compose():
         assert cfg.hydra.launcher[key] == value and "_target_" in cfg.hydra.launcher
     cfg = compose_cfg()
     assert "JoblibLauncher" in cfg.hydra.launcher._target_  # multirun is parallel by default
+    # every multirun checks its jobs first; a preset that chooses another sweeper still gets it
+    assert cfg.hydra.sweeper._target_.endswith(".LstmBenchSweeper")
+    assert compose_cfg("+experiment=frontier").hydra.sweeper._target_.endswith(".FrontierSweeper")
     assert OmegaConf.to_container(cfg.hydra.sweep)["subdir"] == "${hydra.job.override_dirname}"  # unresolved
 
 
