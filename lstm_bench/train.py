@@ -37,6 +37,16 @@ def build(cfg: DictConfig, device: torch.device):
     return task, SeqModel(recurrence, task, cfg.embed_size).to(device)
 
 
+def prepare(cfg: DictConfig, device: torch.device):
+    """Everything a run builds before it writes a file: (task, model, optimizer, diagnostics, logger). Each
+    checks its own options, so bad input stops here; the sweepers call it to check a job before launching."""
+    task, model = build(cfg, device)
+    optimizer = hydra.utils.instantiate(cfg.train.optimizer)(model.parameters(), lr=cfg.train.lr)
+    diag = Diagnostics(cfg.get("diag"), task, cfg.seed, device)
+    logger = hydra.utils.instantiate(cfg.logger)
+    return task, model, optimizer, diag, logger
+
+
 def plain_config(cfg: DictConfig) -> dict:
     """The resolved run config as plain data, without Hydra's own node (present under compose)."""
     return OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
@@ -58,11 +68,8 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: b
         torch.set_num_threads(cfg.train.threads)
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)  # the weights; batches have their own (seed, step) streams
-    task, model = build(cfg, device)
-    optimizer = hydra.utils.instantiate(cfg.train.optimizer)(model.parameters(), lr=cfg.train.lr)
+    task, model, optimizer, diag, logger = prepare(cfg, device)
     test_batch = task.test_batch(cfg.train.eval_batch_size, cfg.seed, device)  # from seeds training never uses
-    diag = Diagnostics(cfg.get("diag"), task, cfg.seed, device)  # checks diag.* before anything is written
-    logger = hydra.utils.instantiate(cfg.logger)  # checks logger.* before anything is written
 
     records = RunRecords(run_dir)
     records.start()

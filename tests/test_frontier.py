@@ -99,8 +99,9 @@ def test_editable_install_still_finds_the_sweeper(tmp_path):
     child_site = subprocess.run([str(py), "-c", "import site; print(site.getsitepackages()[0])"], capture_output=True,
                                 text=True, check=True).stdout.strip()
     Path(child_site, "base.pth").write_text(site.getsitepackages()[0] + "\n")  # torch, hydra, ... from here
-    p = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", str(ROOT), "--no-deps",
-                        "--no-build-isolation", "--prefix", str(env_dir)], capture_output=True, text=True, timeout=120)
+    # --ignore-installed: without it pip uninstalls the project from the environment running the tests
+    p = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", str(ROOT), "--no-deps", "--no-build-isolation",
+                        "--ignore-installed", "--prefix", str(env_dir)], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr[-2000:]
     code = ("from hydra.core.plugins import Plugins; from hydra.plugins.sweeper import Sweeper; "
             "print([p.__name__ for p in Plugins.instance().discover(Sweeper)])")

@@ -10,7 +10,7 @@ from importlib import metadata
 import pytest
 import torch
 
-from conftest import TINY, compose_cfg, read_result, run_cli
+from conftest import ROOT, TINY, compose_cfg, read_result, run_cli
 from lstm_bench.records import PACKAGES, read_jsonl, source_hash
 from lstm_bench.train import run
 from run import bad_input
@@ -249,8 +249,9 @@ def test_real_two_job_multirun(tmp_path):
 
 
 BAD = [
-    (["model=transformer"], "model='transformer'", "one of gru, irnn, lstm, lstm_cell, lstm_triton, rnn"),
-    (["task=parity"], "task='parity'", "adding, assoc_recall, copy"),
+    (["model=transformer"], "model='transformer'",
+     "one of " + ", ".join(sorted(p.stem for p in (ROOT / "conf" / "model").glob("*.yaml")))),
+    (["task=sorting"], "task='sorting'", "adding, assoc_recall, copy"),
     (["-m", "model=rnn,transformer"], "model='transformer'", "lstm_cell"),
     (["+experiment=nope"], "experiment='nope'", "quick"),
     (["task.length=-5"], "task.length=-5", ">= 2"),

@@ -39,20 +39,14 @@ def job_problem(cfg: DictConfig) -> Optional[str]:
     makes before it writes anything (the harness's keys, the task, the model, the optimiser, diag.*, logger.*).
     The device is the CPU here: a job may run on another machine than the sweep (Slurm), so whether CUDA
     is there is the job's to find out."""
-    import hydra
     import torch
 
     from lstm_bench.config import validate
-    from lstm_bench.diagnostics import Diagnostics
-    from lstm_bench.train import build
+    from lstm_bench.train import prepare
 
     try:
         validate(cfg)
-        cpu = torch.device("cpu")
-        task, model = build(cfg, cpu)
-        hydra.utils.instantiate(cfg.train.optimizer)(model.parameters(), lr=cfg.train.lr)
-        Diagnostics(cfg.get("diag"), task, cfg.seed, cpu)
-        hydra.utils.instantiate(cfg.logger)
+        prepare(cfg, torch.device("cpu"))
     except Exception as err:  # noqa: BLE001: whatever stops the build would stop the job
         return describe(err)
     return None
