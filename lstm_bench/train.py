@@ -69,7 +69,10 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: b
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)  # the weights; batches have their own (seed, step) streams
     task, model, optimizer, diag, logger = prepare(cfg, device)
-    test_batch = task.test_batch(cfg.train.eval_batch_size, cfg.seed, device)  # from seeds training never uses
+    # from seeds training never uses; the first is the primary test, which the solved rule reads
+    test_sets = task.test_batches(cfg.train.eval_batch_size, cfg.seed, device)
+    test_length = next(iter(test_sets))
+    test_batch = test_sets.pop(test_length)  # the rest: the other lengths, scored beside it
 
     records = RunRecords(run_dir)
     records.start()
@@ -85,6 +88,7 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: b
     # steps: optimizer updates applied; last_eval: the step of the last evaluation with finite test numbers
     status, error, steps_to_solve, steps, last_eval = "unsolved", None, None, 0, 0
     test_loss, test_metric, _ = evaluate(model, task, test_batch)
+    by_length = {}
     loss_sum = norm_sum = 0.0
     n_in_window = 0
     train_time = 0.0
@@ -116,9 +120,11 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: b
 
             if step % t.eval_every == 0 or step == t.steps:
                 test_loss, test_metric, extra = evaluate(model, task, test_batch)
+                by_length = {n: evaluate(model, task, b)[1] for n, b in test_sets.items()}
                 row = {"step": step, "train_loss": loss_sum / n_in_window, "grad_norm": norm_sum / n_in_window,
                        "test_loss": test_loss, f"test_{task.metric_name}": test_metric,
-                       **{f"test_{k}": v for k, v in extra.items()}}
+                       **{f"test_{k}": v for k, v in extra.items()},
+                       **{f"test_{task.metric_name}_T{n}": v for n, v in by_length.items()}}
                 records.metric(row)  # no timings here: the same seed gives the same file
                 logger.log({**row, "steps_per_s": step / train_time}, step=step)
                 diag.at_eval(model, step)  # on a float64 copy: training is untouched
@@ -146,10 +152,13 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: b
         # interrupted run has none (metrics.jsonl keeps every evaluation that did happen)
         final = status in ("solved", "unsolved")
         result = {
-            "task": task.name, "model": model.recurrence.name, "length": task.length, "seed": cfg.seed,
+            "task": task.name, "model": model.recurrence.name, "length": task.length, "test_length": test_length,
+            "seed": cfg.seed,
             "status": status, "error": error, "steps_to_solve": steps_to_solve, "steps": steps,
             "last_eval_step": last_eval, "test_loss": test_loss if final else None,
             "test_metric": test_metric if final else None, "metric_name": task.metric_name,
+            "test_metric_by_length": {str(n): v for n, v in {test_length: test_metric, **by_length}.items()}
+            if final else None,
             "baseline_loss": task.baseline_loss, "loss_vs_baseline": test_loss / task.baseline_loss if final else None,
             "wall_time_s": wall, "steps_per_s": steps / train_time if train_time > 0 else None,
             **diag.result(), "config": config,

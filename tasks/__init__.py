@@ -32,6 +32,11 @@ and, with defaults in `Task` that most tasks keep:
     test_batch(batch_size, seed, device)  the fixed test set: the TEST batch of step 0 by
                                 default; a task whose test differs in shape overrides it
                                 (the continual Reber stream: one stream of 10^5 symbols)
+    test_batches(batch_size, seed, device)  {length: Batch}, every test set the loop evaluates; the
+                                first is the primary one (the metric in result.json and the solved
+                                rule); by default {length: test_batch}. A task that can be tested
+                                longer than it trains (`task.test_length`, `task.test_lengths`:
+                                parity, mod_add) returns one entry per length
 
 A task is checked once it is built (`Task.check_threshold`, run by the class itself): a threshold
 that the memoryless predictor's metric already meets is refused with one line, since a run would
@@ -152,3 +157,6 @@ class Task(metaclass=CheckedTask):
 
     def test_batch(self, batch_size: int, seed: int, device="cpu") -> Batch:
         return self.batch(batch_size, seed, 0, device, split=TEST)
+
+    def test_batches(self, batch_size: int, seed: int, device="cpu") -> dict[int, Batch]:
+        return {self.length: self.test_batch(batch_size, seed, device)}

@@ -18,6 +18,10 @@ accuracy 1/m with readout last.
 The metric is the accuracy over every scored step (readout all: each step of each sequence);
 readout all also logs `last_acc`, the accuracy at the last step. The dependency the diagnostics
 follow runs from the first digit to the last step, which every digit feeds.
+
+Trained at `task.length`, tested at `task.test_length` (null: the training length; the primary test,
+which the solved rule reads) and at each of `task.test_lengths` besides: a model that tracks the state
+rather than fitting the training length keeps its accuracy at every length.
 """
 import math
 
@@ -25,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from lstm_bench.errors import require
-from tasks import TRAIN, Batch, Task, generator
+from tasks import TEST, TRAIN, Batch, Task, generator
 
 READOUTS = ("all", "last")
 
@@ -40,13 +44,23 @@ class ModAdd(Task):
     name = "mod_add"
     metric_name = "acc"
 
-    def __init__(self, length: int = 100, modulus: int = 5, readout: str = "all", threshold: float = 0.99):
+    def __init__(self, length: int = 100, modulus: int = 5, readout: str = "all", threshold: float = 0.99,
+                 test_length: int | None = None, test_lengths=()):
         require(isinstance(modulus, int) and modulus >= 2, "task.modulus", modulus, "an integer >= 2")
-        self.setup(length, modulus, readout, threshold)
+        self.setup(length, modulus, readout, threshold, test_length, test_lengths)
 
-    def setup(self, length: int, modulus: int, readout: str, threshold: float) -> None:
+    def setup(self, length: int, modulus: int, readout: str, threshold: float,
+              test_length: int | None = None, test_lengths=()) -> None:
         require(isinstance(length, int) and length >= 2, "task.length", length,
                 "an integer >= 2 (at T=1 the input is the answer)")
+        require(test_length is None or (isinstance(test_length, int) and test_length >= 2), "task.test_length",
+                test_length, "null (the training length) or an integer >= 2")
+        lengths = list(test_lengths or ())
+        require(all(isinstance(n, int) and n >= 2 for n in lengths), "task.test_lengths", test_lengths,
+                "a list of integers >= 2 (more lengths to test at besides task.test_length)")
+        self.test_length = length if test_length is None else test_length
+        # the primary length first; a length listed twice is tested once
+        self.test_lengths = list(dict.fromkeys([self.test_length, *lengths]))
         require(readout in READOUTS, "task.readout", readout, " | ".join(READOUTS))
         require(0 < threshold <= 1, "task.threshold", threshold, "an accuracy in (0, 1]")
         self.length, self.modulus, self.readout, self.threshold = length, modulus, readout, threshold
@@ -68,10 +82,14 @@ class ModAdd(Task):
         """The horizon for the LSTM's chrono init: the whole sequence, which the last target sums."""
         return float(self.length)
 
-    def batch(self, batch_size: int, seed: int, step: int, device="cpu", split: str = TRAIN) -> Batch:
+    def batch(self, batch_size: int, seed: int, step: int, device="cpu", split: str = TRAIN,
+              length: int | None = None) -> Batch:
         g = generator(seed, step, split, device)
-        digits = torch.randint(0, self.modulus, (batch_size, self.length), generator=g, device=device)
+        digits = torch.randint(0, self.modulus, (batch_size, length or self.length), generator=g, device=device)
         return make_sequences(digits, self.modulus, self.readout)
+
+    def test_batches(self, batch_size: int, seed: int, device="cpu") -> dict[int, Batch]:
+        return {n: self.batch(batch_size, seed, 0, device, TEST, length=n) for n in self.test_lengths}
 
     def loss(self, out: torch.Tensor, batch: Batch) -> torch.Tensor:
         # out: (B, T, m) with readout all, (B, m) with last

@@ -21,5 +21,6 @@ from tasks.mod_add import ModAdd
 class Parity(ModAdd):
     name = "parity"
 
-    def __init__(self, length: int = 100, readout: str = "all", threshold: float = 0.99):
-        self.setup(length, 2, readout, threshold)
+    def __init__(self, length: int = 100, readout: str = "all", threshold: float = 0.99,
+                 test_length: int | None = None, test_lengths=()):
+        self.setup(length, 2, readout, threshold, test_length, test_lengths)

@@ -135,6 +135,9 @@ class Reber(Task):
         sym, reader, lens = strings_that_fit(batch_size, self.length, generator(seed, step, split, device), device)
         return make_batch(sym, reader, self.length, lens)
 
+    def test_batches(self, batch_size: int, seed: int, device="cpu") -> dict[int, ReberBatch]:
+        return {self.test_length if self.continual else self.length: self.test_batch(batch_size, seed, device)}
+
     def test_batch(self, batch_size: int, seed: int, device="cpu") -> ReberBatch:
         if not self.continual:
             return self.batch(batch_size, seed, 0, device, split=TEST)
