@@ -68,3 +68,49 @@ def test_run_without_test_length_tests_at_the_training_length(tmp_path):
     r = read_result(tmp_path)
     assert r["test_length"] == r["length"] == 6
     assert r["test_metric_by_length"] == {"6": r["test_metric"]}
+
+
+def state_sweep(root):
+    """lstm: 1.0 at every length over two seeds; mingru: 0.9, 0.7 at T=8 and 0.5, 0.6 at T=32."""
+    from test_report import make_run
+    for name, model, seed, by in [("l0", "lstm", 0, {"8": 1.0, "32": 1.0}), ("l1", "lstm", 1, {"8": 1.0, "32": 1.0}),
+                                  ("g0", "mingru", 0, {"8": 0.9, "32": 0.5}),
+                                  ("g1", "mingru", 1, {"8": 0.7, "32": 0.6})]:
+        make_run(root, name, model=model, task="parity", length=8, seed=seed, status="unsolved",
+                 test_length=8, test_metric_by_length=by, metric_name="acc")
+
+
+def test_report_table_of_the_metric_per_test_length(tmp_path):
+    from lstm_bench import report
+    state_sweep(tmp_path)
+    t = report.build(report.load(tmp_path))
+    assert t.lengths.lengths == [8, 32]
+    rows = {row.model: st for row, _, st in t.lengths.rows}
+    assert rows["mingru"][8].mean == pytest.approx(0.8) and rows["mingru"][8].std == pytest.approx(0.1414213562)
+    assert rows["mingru"][32].mean == pytest.approx(0.55) and rows["lstm"][32].values == (1.0, 1.0)
+    md = report.markdown(t)
+    assert "| model | task | trained at T | metric | test T=8 | test T=32 |" in md
+    assert "| mingru | parity | 8 | acc | 0.800 ± 0.141 (n=2) | 0.550 ± 0.071 (n=2) |" in md
+    csv = report.csv_text(t, "lengths").splitlines()
+    assert csv[-1] == "mingru,parity,8,acc,0.8,0.1414213562,2,0.55,0.0707106781,2"
+
+
+def test_report_leaves_the_table_out_when_every_test_was_at_the_training_length(tmp_path):
+    from test_report import make_run
+
+    from lstm_bench import report
+    make_run(tmp_path, "a", test_length=100, test_metric_by_length={"100": 0.1})
+    make_run(tmp_path, "b", seed=1)  # a record from before test lengths
+    t = report.build(report.load(tmp_path))
+    assert t.lengths is None and "Train short, test long" not in report.markdown(t)
+    with pytest.raises(report.ReportError, match="no test lengths"):
+        report.csv_text(t, "lengths")
+
+
+def test_report_figure_of_the_metric_against_test_length(tmp_path):
+    from lstm_bench import report
+    from lstm_bench.report import plots
+    state_sweep(tmp_path / "sweep")
+    written = plots.draw(report.build(report.load(tmp_path / "sweep")), tmp_path / "png")
+    png = tmp_path / "png" / "test_length.png"
+    assert png in written and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,6 +1,6 @@
 """Tables and plots of a sweep, read from its run directories alone.
 
-    python -m lstm_bench.report SWEEP_DIR [--format md|csv|latex] [--table all|results|frontier]
+    python -m lstm_bench.report SWEEP_DIR [--format md|csv|latex] [--table all|results|frontier|lengths]
                                           [--out FILE] [--plots DIR]
 
 The steps, a module each: load (the records of every run: result.json, meta.json, the sweep's
@@ -12,7 +12,9 @@ the seeds that solved), final test loss over the task's memoryless baseline and,
 them, the diagnostics grad_ratio_log10 and forget_mean; cells read `0.982 ± 0.004 (n=3)`. Runs whose
 configs differ in more than the seed (a sweep over train.lr, say) get a row per value, in extra columns.
 The frontier table has, per (model, task), the longest T solved over the seeds (median [min-max]): from
-the frontier sweeper's frontier.json, or else from the grid of lengths that ran.
+the frontier sweeper's frontier.json, or else from the grid of lengths that ran. Where runs were tested
+at lengths other than the one they trained at (`task.test_length`, `task.test_lengths`), the test-lengths
+table has, per results row, the test metric at each test length (train short, test long).
 
 A line above each table restates what ran (command, commit, package versions) and warns when the runs
 come from more than one code version. The same inputs give byte-identical tables: rows are sorted and
@@ -46,6 +48,8 @@ def write_sweep_report(t: Tables, out_dir: Path) -> str:
     write_text(out_dir / "results.csv", csv_text(t))
     if t.frontier is not None:
         write_text(out_dir / "frontier.csv", csv_text(t, "frontier"))
+    if t.lengths is not None:
+        write_text(out_dir / "lengths.csv", csv_text(t, "lengths"))
     try:
         plots.draw(t, out_dir)
     except Exception as err:  # noqa: BLE001: the tables stand without the pictures

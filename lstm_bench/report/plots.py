@@ -5,6 +5,9 @@
     grad_through_time.png  log10 ‖∂L/∂h‖ against the lag k (steps back from the scored step) at one T per
                            task, every model: the fresh model dashed, the trained one solid (from
                            diagnostics.jsonl, where the runs have it; records without a lag curve: against t)
+    test_length.png        the test metric against the test length, a line per model (mean ± std over seeds), a
+                           panel per task and training length, the training range shaded (where runs were
+                           tested at other lengths than they trained at)
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from pathlib import Path
 from matplotlib.ticker import NullLocator
 
 from lstm_bench.figures import new_figure, save
-from lstm_bench.report.tables import Row, Tables
+from lstm_bench.report.tables import LengthTable, Row, Tables
 
 PANEL = (4.5, 3.6)  # inches per task
 
@@ -130,6 +133,27 @@ def grad_through_time(rows: list[Row], root: Path, path: Path) -> Path | None:
     return save(fig, path)
 
 
+def by_test_length(lt: LengthTable, path: Path) -> Path:
+    panels = sorted({(row.task, row.length) for row, _, _ in lt.rows})
+    fig, axes = new_figure(1, len(panels), panel_size=PANEL)
+    ax = dict(zip(panels, axes[0]))
+    for row, metric, st in lt.rows:
+        a = ax[row.task, row.length]
+        pts = [(n, s.mean, s.std or 0.0) for n, s in sorted(st.items()) if s.n]
+        if pts:
+            xs, ys, es = zip(*pts)
+            a.errorbar(xs, ys, yerr=es, marker="o", capsize=2, label=row.label)
+        a.set_ylabel(f"test {metric}")
+    for (task, T), a in ax.items():
+        tested = [n for row, _, st in lt.rows if (row.task, row.length) == (task, T) for n in st]
+        lo, hi = min(tested + [T]) / 1.25, max(tested + [T]) * 1.25  # a log axis: a margin by a factor
+        a.axvspan(lo, T, color="0.88", zorder=0, label="training lengths")
+        _length_axis(a, tested)
+        a.set(title=f"{task}, trained at T={T}", xlabel="test T", xlim=(lo, hi))
+        a.legend(fontsize=7)
+    return save(fig, path)
+
+
 def draw(t: Tables, out_dir: Path) -> list[Path]:
     """The PNGs into out_dir; the list of files written."""
     rows = t.results.rows
@@ -139,4 +163,6 @@ def draw(t: Tables, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [solve_rate(rows, out_dir / "solve_rate.png"), steps_to_solve(rows, out_dir / "steps_to_solve.png")]
     g = grad_through_time(rows, t.sweep.root, out_dir / "grad_through_time.png")
+    if t.lengths is not None:
+        written.append(by_test_length(t.lengths, out_dir / "test_length.png"))
     return written + ([g] if g else [])

@@ -1,7 +1,8 @@
 """The tables as text, one function per format: markdown, LaTeX and CSV.
 
-Markdown and LaTeX hold both tables (unless `table` picks one) under the provenance lines; CSV holds one
-table (results unless table="frontier") in plain numbers, its provenance in leading `#` lines
+Markdown and LaTeX hold every table (unless `table` picks one) under the provenance lines: results, frontier
+and, where runs were tested at other lengths than they trained at, test lengths; CSV holds one table
+(results unless table="frontier" or "lengths") in plain numbers, its provenance in leading `#` lines
 (pandas.read_csv(path, comment="#") reads it). Rows come sorted from tables.py and nothing here depends
 on the clock, so the same records give the same bytes.
 """
@@ -12,9 +13,10 @@ import io
 import math
 
 from lstm_bench.report.load import ReportError, Sweep
-from lstm_bench.report.tables import OTHER_OUTCOMES, STATS, FrontierTable, Results, Stat, Tables, build
+from lstm_bench.report.tables import OTHER_OUTCOMES, STATS, FrontierTable, LengthTable, Results, Stat, Tables, build
 
 DASH = "-"
+NO_LENGTHS = "no test lengths to report (every run was tested at the length it trained at)"
 NO_FRONTIER = "no frontier to report (no frontier.json, and one length per model and task)"
 # the text tables' column name and number format of each statistic
 # loss / baseline averages the runs that reached their last step (tables.AVERAGED_OVER): the heading says so
@@ -84,6 +86,27 @@ def frontier_cells(front: FrontierTable) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def length_cells(lt: LengthTable) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the train-short/test-long table: the test metric at each test length."""
+    header = ["model", "task", "trained at T", "metric", *[f"test T={n}" for n in lt.lengths]]
+    rows = [[row.label, row.task, str(row.length), metric,  # the label: the model and its setting, if any
+             *[_cell(st[n], ".3f") if n in st else DASH for n in lt.lengths]] for row, metric, st in lt.rows]
+    return header, rows
+
+
+def length_numbers(lt: LengthTable) -> tuple[list[str], list[list]]:
+    """The same in plain numbers (CSV): mean, std and n per test length."""
+    header = ["model", "task", "length", "metric"]
+    header += [f"T{n}_{part}" for n in lt.lengths for part in ("mean", "std", "n")]
+    rows = []
+    for row, metric, st in lt.rows:
+        line = [row.label, row.task, row.length, metric]
+        for n in lt.lengths:
+            line += [_num(st[n].mean), _num(st[n].std), st[n].n] if n in st else [None, None, 0]
+        rows.append(line)
+    return header, rows
+
+
 def _notes(res: Results) -> list[str]:
     if not res.keys:
         return []
@@ -129,6 +152,12 @@ def _document(t: Tables, table: str, comment: str, block) -> str:
             again = t.provenance if table == "frontier" else []  # below the results, their lines say what ran
             out += ["", f"{comment}Frontier: the longest T solved within the step budget, from {front.source}", "",
                     *(comment + p for p in again), *([""] if again else []), *block(*frontier_cells(front))]
+    if table in ("all", "lengths") and t.lengths is not None:
+        again = t.provenance if table == "lengths" else []
+        out += ["", f"{comment}Train short, test long: the test metric at each test length (the model trained at T)", "",
+                *(comment + p for p in again), *([""] if again else []), *block(*length_cells(t.lengths))]
+    elif table == "lengths":
+        raise ReportError(f"{t.sweep.root}: {NO_LENGTHS}")
     return "\n".join(out) + "\n"
 
 
@@ -151,6 +180,10 @@ def _csv(header, rows, comments) -> str:
 
 
 def csv_text(t: Tables, table: str = "all") -> str:
+    if table == "lengths":
+        if t.lengths is None:
+            raise ReportError(f"{t.sweep.root}: {NO_LENGTHS}")
+        return _csv(*length_numbers(t.lengths), [*t.provenance, "the test metric per test length"])
     if table == "frontier":
         front = _frontier(t)
         return _csv(*frontier_cells(front), [*t.provenance, f"longest T solved, from {front.source}"])

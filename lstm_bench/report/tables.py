@@ -1,4 +1,4 @@
-"""The tables of a sweep, built once as numbers: results (a row per model, task, T) and frontier.
+"""The tables of a sweep, built once as numbers: results (a row per model, task, T), frontier and test lengths.
 
 render.py formats these rows as markdown, LaTeX or CSV and plots.py draws them; neither computes a
 statistic of its own, so every format shows the same numbers.
@@ -214,14 +214,43 @@ def frontier(sweep: Sweep, res: Results) -> FrontierTable | None:
     return _from_searches(sweep) or _from_grid(res)
 
 
+def by_length(run: Run) -> dict[int, float]:
+    """A finished run's test metric per test length; a record from before test lengths: its own length."""
+    r = run.result
+    if r.get("test_metric_by_length"):
+        return {int(n): v for n, v in r["test_metric_by_length"].items() if isinstance(v, (int, float))}
+    return {r["length"]: r["test_metric"]} if isinstance(r.get("test_metric"), (int, float)) else {}
+
+
+@dataclass
+class LengthTable:
+    """Train short, test long: per results row, the test metric at each test length over its finished runs."""
+    lengths: list[int]  # every test length of any row, ascending: the columns
+    rows: list[tuple[Row, str, dict[int, Stat]]]  # (results row, metric name, test length -> stat)
+
+
+def length_table(res: Results) -> LengthTable | None:
+    """None unless some run was tested at a length other than the one it trained at."""
+    if not any(set(by_length(r)) - {r.result["length"]} for row in res.rows for r in row.runs):
+        return None
+    rows = []
+    for row in res.rows:
+        per_run = [by_length(r) for r in row.runs]
+        lengths = sorted(set().union(*per_run))
+        rows.append((row, row.runs[0].result.get("metric_name", "metric"),
+                     {n: Stat(tuple(v[n] for v in per_run if n in v and math.isfinite(v[n]))) for n in lengths}))
+    return LengthTable(sorted({n for _, _, st in rows for n in st}), rows)
+
+
 @dataclass
 class Tables:
     sweep: Sweep
     provenance: list[str]
     results: Results
     frontier: FrontierTable | None
+    lengths: LengthTable | None = None
 
 
 def build(sweep: Sweep) -> Tables:
     res = results(sweep.runs)
-    return Tables(sweep, provenance(sweep), res, frontier(sweep, res))
+    return Tables(sweep, provenance(sweep), res, frontier(sweep, res), length_table(res))
