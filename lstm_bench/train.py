@@ -73,6 +73,7 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: b
     test_sets = task.test_batches(cfg.train.eval_batch_size, cfg.seed, device)
     test_length = next(iter(test_sets))
     test_batch = test_sets.pop(test_length)  # the rest: the other lengths, scored beside it
+    baseline_loss = task.at_length(test_length).baseline_loss  # the memoryless loss on the primary test's sequences
 
     records = RunRecords(run_dir)
     records.start()
@@ -159,7 +160,7 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: b
             "test_metric": test_metric if final else None, "metric_name": task.metric_name,
             "test_metric_by_length": {str(n): v for n, v in {test_length: test_metric, **by_length}.items()}
             if final else None,
-            "baseline_loss": task.baseline_loss, "loss_vs_baseline": test_loss / task.baseline_loss if final else None,
+            "baseline_loss": baseline_loss, "loss_vs_baseline": test_loss / baseline_loss if final else None,
             "wall_time_s": wall, "steps_per_s": steps / train_time if train_time > 0 else None,
             **diag.result(), "config": config,
         }

@@ -34,9 +34,9 @@ and, with defaults in `Task` that most tasks keep:
                                 (the continual Reber stream: one stream of 10^5 symbols)
     test_batches(batch_size, seed, device)  {length: Batch}, every test set the loop evaluates; the
                                 first is the primary one (the metric in result.json and the solved
-                                rule); by default {length: test_batch}. A task that can be tested
-                                longer than it trains (`task.test_length`, `task.test_lengths`:
-                                parity, mod_add) returns one entry per length
+                                rule); by default one, at `task.test_length` (take_test_length; null:
+                                the training length) from `at_length`, a copy of the task at that
+                                length. Parity and mod_add add `task.test_lengths`, an entry each
 
 A task is checked once it is built (`Task.check_threshold`, run by the class itself): a threshold
 that the memoryless predictor's metric already meets is refused with one line, since a run would
@@ -48,6 +48,7 @@ temporal_order): the model sees no padding before the step that is scored.
 """
 from __future__ import annotations
 
+from copy import copy as shallow_copy  # not `import copy`: the submodule tasks.copy takes that name
 from dataclasses import dataclass
 
 import torch
@@ -126,6 +127,7 @@ class Task(metaclass=CheckedTask):
     metric_name: str = "loss"
     lower_is_better: bool = False
     stateful: bool = False  # True: training carries the recurrent state from batch to batch
+    test_length: int | None = None  # the primary test's length (take_test_length); None: the training length
 
     def solved(self, metric: float) -> bool:
         return metric < self.threshold if self.lower_is_better else metric >= self.threshold
@@ -158,5 +160,21 @@ class Task(metaclass=CheckedTask):
     def test_batch(self, batch_size: int, seed: int, device="cpu") -> Batch:
         return self.batch(batch_size, seed, 0, device, split=TEST)
 
+    def take_test_length(self, test_length: int | None) -> None:
+        """`task.test_length` for a task whose longer sequences keep everything its training ones hold (the
+        markers, windows and symbols stay where they were; only the stretch to cross grows)."""
+        require(test_length is None or (isinstance(test_length, int) and test_length >= self.length),
+                "task.test_length", test_length,
+                f"null (the training length) or an integer >= task.length={self.length}")
+        self.test_length = test_length
+
+    def at_length(self, length: int) -> Task:
+        """This task with sequences of another length: what the tests at that length are drawn from and scored
+        against (its baseline). A task whose other settings follow from the length overrides it."""
+        other = shallow_copy(self)
+        other.length = length
+        return other
+
     def test_batches(self, batch_size: int, seed: int, device="cpu") -> dict[int, Batch]:
-        return {self.length: self.test_batch(batch_size, seed, device)}
+        n = self.test_length or self.length
+        return {n: (self if n == self.length else self.at_length(n)).test_batch(batch_size, seed, device)}

@@ -90,7 +90,7 @@ class Adding(Task):
     n_out = 1
 
     def __init__(self, length: int = 100, threshold: float | None = None, style: str = "le",
-                 tolerance: float = 0.04):
+                 tolerance: float = 0.04, test_length: int | None = None):
         require(style in STYLES, "task.style", style, "one of " + ", ".join(STYLES))
         if style == "le":
             require(isinstance(length, int) and length >= 2, "task.length", length,
@@ -105,6 +105,7 @@ class Adding(Task):
                     "a fraction of test sequences in (0, 1] for style=hochreiter")
             require(0 < tolerance, "task.tolerance", tolerance, "a positive absolute error")
         self.length, self.threshold, self.style, self.tolerance = length, threshold, style, tolerance
+        self.take_test_length(test_length)
         self.readout = "last" if style == "le" else "all"
         self.metric_name = "mse" if style == "le" else "seq_acc"
         self.lower_is_better = style == "le"

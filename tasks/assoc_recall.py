@@ -52,7 +52,7 @@ class AssocRecall(Task):
     metric_name = "recall_acc"
 
     def __init__(self, length: int = 100, n_keys: int = 16, n_values: int = 16, n_pairs: int = 8,
-                 n_queries: int = 8, n_buckets: int = 4, threshold: float = 0.99):
+                 n_queries: int = 8, n_buckets: int = 4, threshold: float = 0.99, test_length: int | None = None):
         require(isinstance(length, int) and length >= 1, "task.length", length, "a positive integer (the query span)")
         require(isinstance(n_pairs, int) and n_pairs >= 1, "task.n_pairs", n_pairs, "a positive integer")
         require(isinstance(n_keys, int) and n_keys >= n_pairs, "task.n_keys", n_keys,
@@ -64,6 +64,9 @@ class AssocRecall(Task):
         require(isinstance(n_buckets, int) and 1 <= n_buckets <= self.max_gap, "task.n_buckets", n_buckets,
                 f"an integer in 1..{self.max_gap}")
         require(0 < threshold <= 1, "task.threshold", threshold, "a recall accuracy in (0, 1]")
+        require(test_length in (None, length), "task.test_length", test_length,
+                f"null or {length}: assoc_recall tests at its training length (its per-gap accuracy buckets "
+                "split the training length's gaps)")
         self.length, self.n_keys, self.n_values, self.n_pairs = length, n_keys, n_values, n_pairs
         self.n_queries, self.n_buckets, self.threshold = n_queries, n_buckets, threshold
         self.vocab_size = 1 + n_keys + n_values

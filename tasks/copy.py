@@ -67,13 +67,14 @@ class Copy(Task):
     metric_name = "recall_acc"
 
     def __init__(self, length: int = 100, n_symbols: int = 8, n_recall: int = 10, threshold: float = 0.99,
-                 variable: bool = False):
+                 variable: bool = False, test_length: int | None = None):
         require(isinstance(length, int) and length >= 1, "task.length", length, "a positive integer (the delay)")
         require(isinstance(n_symbols, int) and n_symbols >= 2, "task.n_symbols", n_symbols, "an integer >= 2")
         require(isinstance(n_recall, int) and n_recall >= 1, "task.n_recall", n_recall, "a positive integer")
         require(0 < threshold <= 1, "task.threshold", threshold, "a recall accuracy in (0, 1]")
         require(isinstance(variable, bool), "task.variable", variable, "true or false")
         self.length, self.n_symbols, self.n_recall, self.threshold = length, n_symbols, n_recall, threshold
+        self.take_test_length(test_length)
         self.variable = variable
         self.vocab_size = n_symbols + 2  # blank, symbols, delimiter
         self.n_out = n_symbols + 1  # blank or a symbol: the delimiter is never a target

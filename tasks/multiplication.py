@@ -40,10 +40,11 @@ class Multiplication(Task):
     lower_is_better = True
     baseline_loss = baseline_metric = 7 / 144  # Var(X1 X2) for X1, X2 independent and uniform on [0, 1]
 
-    def __init__(self, length: int = 100, threshold: float = 0.0025):
+    def __init__(self, length: int = 100, threshold: float = 0.0025, test_length: int | None = None):
         require(isinstance(length, int) and length >= 2, "task.length", length, "an integer >= 2 (one marker per half)")
         require(threshold > 0, "task.threshold", threshold, "a positive test MSE")
         self.length, self.threshold = length, threshold
+        self.take_test_length(test_length)
 
     @property
     def chrono_tmax(self) -> float:

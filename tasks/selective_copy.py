@@ -46,12 +46,14 @@ class SelectiveCopy(Task):
     readout = "all"
     metric_name = "recall_acc"
 
-    def __init__(self, length: int = 100, n_symbols: int = 16, n_recall: int = 16, threshold: float = 0.99):
+    def __init__(self, length: int = 100, n_symbols: int = 16, n_recall: int = 16, threshold: float = 0.99,
+                 test_length: int | None = None):
         require(isinstance(length, int) and length >= 1, "task.length", length, "a positive integer (noise tokens)")
         require(isinstance(n_symbols, int) and n_symbols >= 2, "task.n_symbols", n_symbols, "an integer >= 2")
         require(isinstance(n_recall, int) and n_recall >= 1, "task.n_recall", n_recall, "a positive integer")
         require(0 < threshold <= 1, "task.threshold", threshold, "a recall accuracy in (0, 1]")
         self.length, self.n_symbols, self.n_recall, self.threshold = length, n_symbols, n_recall, threshold
+        self.take_test_length(test_length)
         self.vocab_size = n_symbols + 2  # noise, symbols, marker
         self.n_out = n_symbols + 1  # class = symbol; class 0 (noise) is never a target
 

@@ -71,7 +71,8 @@ class TemporalOrder(Task):
     readout = "all"
     metric_name = "acc"
 
-    def __init__(self, length: int = 100, n_relevant: int = 2, windows: list | None = None, threshold: float = 0.99):
+    def __init__(self, length: int = 100, n_relevant: int = 2, windows: list | None = None, threshold: float = 0.99,
+                 test_length: int | None = None):
         require(isinstance(length, int) and length >= 3, "task.length", length, "an integer >= 3")
         require(isinstance(n_relevant, int) and n_relevant >= 1, "task.n_relevant", n_relevant,
                 "a positive integer (2: experiment 6a, 3: 6b)")
@@ -86,6 +87,7 @@ class TemporalOrder(Task):
                     f"windows inside 1..{length - 2} (E is step 0, B the last step of task.length={length})")
             require(k == 0 or windows[k - 1][1] < lo, "task.windows", windows, "disjoint windows in increasing order")
         self.length, self.n_relevant, self.windows, self.threshold = length, n_relevant, windows, threshold
+        self.take_test_length(test_length)  # longer tests keep the training windows
         self.n_out = 2**n_relevant
 
     @property

@@ -1,6 +1,6 @@
 """Train short, test long: the tasks' test sets at other lengths (`task.test_length`, `task.test_lengths`),
 what the loop records of them, and the report's table and figure of the test metric against test length."""
-import json
+import math
 
 import pytest
 import torch
@@ -10,10 +10,15 @@ import lstm_bench.train as train
 from lstm_bench.errors import ConfigError
 from lstm_bench.records import read_jsonl
 from tasks import TEST
+from tasks.adding import Adding
+from tasks.assoc_recall import AssocRecall
 from tasks.copy import Copy
 from tasks.mod_add import ModAdd
+from tasks.multiplication import Multiplication
 from tasks.parity import Parity
 from tasks.reber import Reber
+from tasks.selective_copy import SelectiveCopy
+from tasks.temporal_order import TemporalOrder
 
 
 def test_state_tasks_test_at_every_length_primary_first():
@@ -38,6 +43,44 @@ def test_default_is_the_training_length():
     # the continual Reber stream is tested on its own stream of task.test_length symbols
     (n, b), = Reber(length=30, continual=True, test_length=700).test_batches(8, 0).items()
     assert n == 700 and b.x.shape == (1, 700)
+
+
+LONGER = {  # a task built at the training length but tested at 12 draws what the task built at 12 draws
+    "copy": lambda **kw: Copy(n_recall=2, **kw),
+    "copy_variable": lambda **kw: Copy(n_recall=2, variable=True, **kw),
+    "adding": lambda **kw: Adding(**kw),
+    "adding_hochreiter": lambda **kw: Adding(style="hochreiter", **{k: v + 20 for k, v in kw.items()}),  # T >= 20
+    "multiplication": lambda **kw: Multiplication(**kw),
+    "selective_copy": lambda **kw: SelectiveCopy(n_symbols=4, n_recall=3, **kw),
+    "temporal_order": lambda **kw: TemporalOrder(windows=[[1, 2], [4, 5]], **kw),  # the windows stay put
+}
+
+
+@pytest.mark.parametrize("name", LONGER)
+def test_tasks_test_at_a_longer_length(name):
+    make = LONGER[name]
+    short, long_ = make(length=8, test_length=12), make(length=12)
+    (n, b), = short.test_batches(6, 3).items()
+    ref = long_.test_batch(6, 3)
+    assert n == long_.length and torch.equal(b.x, ref.x) and torch.equal(b.y, ref.y)
+    assert short.batch(6, 3, 1).x.shape == make(length=8).batch(6, 3, 1).x.shape  # training keeps task.length
+    assert short.at_length(n).baseline_loss == pytest.approx(long_.baseline_loss)
+
+
+def test_a_shorter_test_or_assoc_recall_test_length_refused():
+    with pytest.raises(ConfigError, match=r"^task\.test_length=4 is not allowed: .*>= task\.length=5"):
+        Copy(length=5, test_length=4)
+    with pytest.raises(ConfigError, match=r"^task\.test_length=200 is not allowed: .*buckets"):
+        AssocRecall(length=100, test_length=200)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_run_scores_the_test_against_the_baseline_at_its_length(tmp_path):
+    train.run(compose_cfg("task=copy", *TINY, "task.n_recall=2", "task.test_length=10"), tmp_path)
+    r = read_result(tmp_path)
+    assert (r["length"], r["test_length"], list(r["test_metric_by_length"])) == (6, 10, ["10"])
+    assert r["baseline_loss"] == pytest.approx(2 * math.log(8) / 14)  # n_recall ln(n_symbols) / (T + 2 n_recall)
+    assert r["loss_vs_baseline"] == pytest.approx(r["test_loss"] / r["baseline_loss"])
 
 
 @pytest.mark.parametrize("kw,key", [({"test_length": 1}, "task.test_length"),
