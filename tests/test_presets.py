@@ -33,6 +33,7 @@ EXPECTED = {
     "smoke": ({("adding", 10)}, {"rnn", "lstm"}, {0, 1}, {}),
     "quick": ({("adding", 25), ("adding", 50), ("adding", 100)}, {"rnn", "lstm"}, {0}, {}),
     "compare": (COMPARE_TASKS, {"rnn", "irnn", "gru", "lstm"}, {0, 1, 2}, {}),
+    "modern": (COMPARE_TASKS, {"rnn", "gru", "lstm", "slstm", "minlstm", "mingru"}, {0, 1, 2}, {}),
     # the frontier sweeper sets T itself (from hydra.sweeper.start): what composes is the task's default
     "frontier": ({("adding", 100), ("copy", 100)}, {"rnn", "lstm"}, {0, 1, 2}, {}),
     "forget_gate": ({("reber", 50)}, {"lstm", "lstm_cell-nfg"}, {0, 1, 2}, {"continual": True}),
