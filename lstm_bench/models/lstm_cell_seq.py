@@ -17,8 +17,9 @@ What keeps a step cheap on the CPU, where each operation costs microseconds howe
 - the candidate as tanh(z) = 2 sigmoid(2z) - 1 with its weights doubled on the way in, so that one
   sigmoid covers every block of a step (PyTorch's CPU tanh costs several sigmoids);
 - the loops in inference mode, which skips autograd's dispatch on every operation.
-The blocks keep nn.LSTM's order, the gates before c first (i, f), then g, then o; fgr's gate
-recurrence is one (R*H, R*H) matrix that is zero on g's rows and columns.
+Inside, the gate blocks are o, i, f, g (those the variant keeps; the weights are rotated on the way
+in and their gradients back): the sigmoid gates are then one run of rows, which is also the operand
+of fgr's gate recurrence, and so are the blocks the backward multiplies by ∂L/∂c_t (i, f, g).
 """
 from dataclasses import dataclass
 
