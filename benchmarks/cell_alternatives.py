@@ -8,6 +8,7 @@ Forward and backward (the sum of the last output) of the vanilla cell with the s
     autograd   the loop in Python, autograd recording every operation (lstm_cell's path before)
     script     the same loop as a TorchScript function, autograd through the scripted graph
     compile    torch.compile of the same loop (inductor's C++ on the CPU), its compile time printed apart
+               (inductor keeps compiled code on disk: a second run of this script compiles in seconds)
     sequence   LSTMCell.forward: lstm_cell_seq's autograd.Function and its hand-written backward
 Each is checked against nn.LSTM first. They take turns, round after round; each row is the median and
 the least CPU time of the process (waiting for a busy core does not count) over the rounds.
