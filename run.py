@@ -5,6 +5,7 @@
     python run.py -m model=rnn,lstm seed=0,1,2      # a sweep (Hydra multirun)
 """
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -68,6 +69,10 @@ def main(cfg: DictConfig) -> dict:
         if bad is None or multirun or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print(f"error: {bad}", file=sys.stderr)
+        # Hydra made the run directory before the job could refuse its input: a directory holding nothing but
+        # Hydra's own files is no record of a run, so bad input leaves no trace
+        if run_dir.resolve() != Path.cwd() and {p.name for p in run_dir.iterdir()} <= {".hydra", f"{hc.job.name}.log"}:
+            shutil.rmtree(run_dir, ignore_errors=True)
         sys.exit(2)
     how = f"solved at step {result['steps_to_solve']}" if result["status"] == "solved" else result["status"]
     if result["test_loss"] is None:  # a diverged run has no final test numbers

@@ -271,4 +271,4 @@ def test_bad_input_is_one_clear_line(tmp_path, args, bad, allowed):
     assert "Traceback" not in proc.stderr
     assert bad in proc.stderr and allowed in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr  # one line, not a page
-    assert not (tmp_path / "run" / "result.json").exists()
+    assert not (tmp_path / "run").exists()  # not even Hydra's own record of a run that never started
