@@ -29,14 +29,18 @@ and, with defaults in `Task` that most tasks keep:
     valid(batch)                (B, T) bool: the real positions, False on padding; all True by default
     extra_metrics(out, batch)   more test scores, {name: float}, logged beside the metric as
                                 test_NAME (per-gap accuracy, a second score); {} by default
-    test_batch(batch_size, seed, device)  the fixed test set: the TEST batch of step 0 by
-                                default; a task whose test differs in shape overrides it
+    test_batch(batch_size, seed, device, split=TEST)  the fixed test set: the TEST batch of step 0
+                                by default; a task whose test differs in shape overrides it
                                 (the continual Reber stream: one stream of 10^5 symbols)
-    test_batches(batch_size, seed, device)  {length: Batch}, every test set the loop evaluates; the
-                                first is the primary one (the metric in result.json and the solved
-                                rule); by default one, at `task.test_length` (take_test_length; null:
-                                the training length) from `at_length`, a copy of the task at that
-                                length. Parity and mod_add add `task.test_lengths`, an entry each
+    test_batches(batch_size, seed, device, split=TEST)  {length: Batch}, every test set the loop
+                                evaluates; the first is the primary one (the metric result.json
+                                reports); by default one, at `task.test_length` (take_test_length;
+                                null: the training length) from `at_length`, a copy of the task at
+                                that length. Parity and mod_add add `task.test_lengths`, an entry each
+    val_batch(batch_size, seed, device)  the validation set, which the solved rule reads (early
+                                stopping is model selection): the primary test set drawn from the
+                                VAL seeds (`generator`), the first entry of test_batches(split=VAL).
+                                An override of test_batch(es) passes `split` through to `batch`
 
 A task is checked once it is built (`Task.check_threshold`, run by the class itself): a threshold
 that the memoryless predictor's metric already meets is refused with one line, since a run would
@@ -56,28 +60,38 @@ import torch.nn.functional as F
 
 from lstm_bench.errors import require
 
-TRAIN, TEST = "train", "test"
+TRAIN, VAL, TEST = "train", "val", "test"
+HELD_OUT_STEPS = 2**30  # test and validation each take this many steps of the held-out half
 
 
 def generator(seed: int, step: int, split: str, device) -> torch.Generator:
     """The random stream of one batch.
 
-    Train and test batches come from disjoint seed ranges by construction: the generator's
-    seed is (split bit << 31) | h, h a 31-bit mix (splitmix64) of (run seed, step), so no
-    (seed, step) of one split can ever give the generator seed of the other. 32 bits only:
-    the CPU generator (mt19937) keeps just the low 32 bits of its seed, so a run seed in the
-    high bits would give every run seed the same batches. Two (seed, step) pairs of one split
-    share a batch with probability 2^-31.
+    Train batches come from the lower half of the 32-bit generator seeds, held-out ones (test and
+    validation) from the upper half: the generator's seed is (held-out bit << 31) | h, h a 31-bit
+    mix (splitmix64) of (run seed, step), so no (seed, step) of the training split can ever give
+    the generator seed of a held-out one. 32 bits only: the CPU generator (mt19937) keeps just the
+    low 32 bits of its seed, so a run seed in the high bits would give every run seed the same batches.
+
+    The held-out half is shared by two splits, which the step tells apart: test takes steps in
+    [0, 2^30) (step 0, and the continual Reber stream's blocks from 0), validation the same steps
+    shifted by 2^30, which test never takes. A validation (seed, step) is thus never a test
+    (seed, step), but two distinct (seed, step) pairs of one half share a generator seed with
+    probability 2^-31 (the mix keeps 31 bits): the guarantee train steps already have among
+    themselves, not one by construction. Train and test seeds are what they were before
+    validation existed.
     """
-    assert split in (TRAIN, TEST), split
-    assert 0 <= seed < 2**31 and 0 <= step < 2**31, (seed, step)
+    assert split in (TRAIN, VAL, TEST), split
+    assert 0 <= seed < 2**31 and 0 <= step < (2**31 if split == TRAIN else HELD_OUT_STEPS), (seed, step, split)
+    if split == VAL:
+        step += HELD_OUT_STEPS
     m = 2**64 - 1
     z = (((seed << 31) | step) + 0x9E3779B97F4A7C15) & m
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & m
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & m
     z ^= z >> 31
     g = torch.Generator(device=device)
-    g.manual_seed(((split == TEST) << 31) | (z & 0x7FFFFFFF))
+    g.manual_seed(((split != TRAIN) << 31) | (z & 0x7FFFFFFF))
     return g
 
 
@@ -157,8 +171,8 @@ class Task(metaclass=CheckedTask):
     def extra_metrics(self, out: torch.Tensor, batch: Batch) -> dict[str, float]:
         return {}
 
-    def test_batch(self, batch_size: int, seed: int, device="cpu") -> Batch:
-        return self.batch(batch_size, seed, 0, device, split=TEST)
+    def test_batch(self, batch_size: int, seed: int, device="cpu", split: str = TEST) -> Batch:
+        return self.batch(batch_size, seed, 0, device, split=split)
 
     def take_test_length(self, test_length: int | None) -> None:
         """`task.test_length` for a task whose longer sequences keep everything its training ones hold (the
@@ -175,6 +189,12 @@ class Task(metaclass=CheckedTask):
         other.length = length
         return other
 
-    def test_batches(self, batch_size: int, seed: int, device="cpu") -> dict[int, Batch]:
+    def test_batches(self, batch_size: int, seed: int, device="cpu", split: str = TEST) -> dict[int, Batch]:
         n = self.test_length or self.length
-        return {n: (self if n == self.length else self.at_length(n)).test_batch(batch_size, seed, device)}
+        return {n: (self if n == self.length else self.at_length(n)).test_batch(batch_size, seed, device, split)}
+
+    def val_batch(self, batch_size: int, seed: int, device="cpu") -> Batch:
+        """The primary test set drawn again from the validation seeds: the same length and shape, so the
+        solved rule means the same on it; derived from test_batches, so a task that overrides the test set
+        gets its validation twin for free."""
+        return next(iter(self.test_batches(batch_size, seed, device, split=VAL).values()))

@@ -88,8 +88,8 @@ class ModAdd(Task):
         digits = torch.randint(0, self.modulus, (batch_size, length or self.length), generator=g, device=device)
         return make_sequences(digits, self.modulus, self.readout)
 
-    def test_batches(self, batch_size: int, seed: int, device="cpu") -> dict[int, Batch]:
-        return {n: self.batch(batch_size, seed, 0, device, TEST, length=n) for n in self.test_lengths}
+    def test_batches(self, batch_size: int, seed: int, device="cpu", split: str = TEST) -> dict[int, Batch]:
+        return {n: self.batch(batch_size, seed, 0, device, split, length=n) for n in self.test_lengths}
 
     def loss(self, out: torch.Tensor, batch: Batch) -> torch.Tensor:
         # out: (B, T, m) with readout all, (B, m) with last

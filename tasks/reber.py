@@ -135,19 +135,19 @@ class Reber(Task):
         sym, reader, lens = strings_that_fit(batch_size, self.length, generator(seed, step, split, device), device)
         return make_batch(sym, reader, self.length, lens)
 
-    def test_batches(self, batch_size: int, seed: int, device="cpu") -> dict[int, ReberBatch]:
-        return {self.test_length if self.continual else self.length: self.test_batch(batch_size, seed, device)}
+    def test_batches(self, batch_size: int, seed: int, device="cpu", split: str = TEST) -> dict[int, ReberBatch]:
+        return {self.test_length if self.continual else self.length: self.test_batch(batch_size, seed, device, split)}
 
-    def test_batch(self, batch_size: int, seed: int, device="cpu") -> ReberBatch:
+    def test_batch(self, batch_size: int, seed: int, device="cpu", split: str = TEST) -> ReberBatch:
         if not self.continual:
-            return self.batch(batch_size, seed, 0, device, split=TEST)
-        sym, reader = stream(seed, TEST, 1, 0, self.test_length + 1, device)  # one stream, whatever batch_size says
+            return self.batch(batch_size, seed, 0, device, split=split)
+        sym, reader = stream(seed, split, 1, 0, self.test_length + 1, device)  # one stream, whatever batch_size says
         batch = make_batch(sym, reader, self.test_length)
         if not (batch.reader_state == ReaderState.AFTER_E).any():  # string accuracy would be 0/0
-            _, head = stream(seed, TEST, 1, 0, BLOCK, device)  # a block holds whole strings
+            _, head = stream(seed, split, 1, 0, BLOCK, device)  # a block holds whole strings
             need = int(first_true(head == ReaderState.AFTER_E)[0]) + 1
             require(False, "task.test_length", self.test_length,
-                    f"at least {need}: the test stream of seed {seed} completes its first string there, and a "
+                    f"at least {need}: the {split} stream of seed {seed} completes its first string there, and a "
                     "stream without a complete string has no string accuracy")
         return batch
 

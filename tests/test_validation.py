@@ -6,7 +6,7 @@ import hashlib
 import pytest
 from hydra.utils import get_class
 
-from tasks import TEST, TRAIN, generator
+from tasks import HELD_OUT_STEPS, TEST, TRAIN, VAL, generator
 
 
 def digest(batch) -> str:
@@ -53,13 +53,40 @@ BATCHES = [  # (task, kwargs, train step 1, train step 17, {test length: test ba
 ]
 
 
+IDS = [f"{b[0].split('.')[-1]}-{i}" for i, b in enumerate(BATCHES)]
+
+
 @pytest.mark.parametrize("seed, step, split", list(GENERATOR_SEEDS))
 def test_train_and_test_generator_seeds_are_unchanged(seed, step, split):
     assert generator(seed, step, split, "cpu").initial_seed() == GENERATOR_SEEDS[seed, step, split]
 
 
-@pytest.mark.parametrize("target, kw, train1, train17, tests", BATCHES, ids=[b[0].split(".")[-1] for b in BATCHES])
+@pytest.mark.parametrize("target, kw, train1, train17, tests", BATCHES, ids=IDS)
 def test_train_and_test_batches_are_unchanged(target, kw, train1, train17, tests):
     task = make(target, **kw)
     assert (digest(task.batch(8, 3, 1, "cpu")), digest(task.batch(8, 3, 17, "cpu"))) == (train1, train17)
     assert {n: digest(b) for n, b in task.test_batches(8, 3, "cpu").items()} == tests
+
+
+def test_validation_seeds_are_held_out_and_not_the_tests():
+    def seeds(split, steps):
+        return {generator(s, step, split, "cpu").initial_seed() for s in range(200) for step in steps}
+
+    val, test, train = seeds(VAL, [0, 1]), seeds(TEST, [0, 1]), seeds(TRAIN, range(1, 4))
+    assert len(val) == 400 and len(test) == 400 and len(train) == 600
+    assert all(v >> 31 == 1 for v in val) and all(t >> 31 == 0 for t in train)  # the split bit, by construction
+    assert not val & test  # distinct steps of the held-out half (a 2^-31 chance per pair, not a construction)
+    with pytest.raises(AssertionError):  # a test step in validation's range would break the disjointness
+        generator(0, HELD_OUT_STEPS, TEST, "cpu")
+
+
+@pytest.mark.parametrize("target, kw", [b[:2] for b in BATCHES], ids=IDS)
+def test_train_val_and_test_batches_differ_and_val_is_a_pure_function(target, kw):
+    task = make(target, **kw)
+    test = next(iter(task.test_batches(8, 3, "cpu").values()))
+    val = task.val_batch(8, 3, "cpu")
+    train = task.batch(8, 3, 1, "cpu")
+    assert val.x.shape == test.x.shape and val.y.shape == test.y.shape  # the primary test's twin
+    assert len({digest(val), digest(test), digest(train)}) == 3
+    assert digest(task.val_batch(8, 3, "cpu")) == digest(val)
+    assert digest(task.val_batch(8, 4, "cpu")) != digest(val)
