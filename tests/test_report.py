@@ -56,16 +56,20 @@ def test_results_table_numbers(tmp_path):
     text = report.render(report.load(tmp_path), "md")
     rows = {tuple(c.strip() for c in line.split("|")[1:4]): line for line in text.splitlines() if line.startswith("| ")}
     lstm100 = rows[("lstm", "adding", "100")]
-    assert "2/2" in lstm100 and "1100 ± 141 (n=2)" in lstm100 and "0.020 ± 0.000 (n=2)" in lstm100
+    # 2/2's Wilson interval: [2 / (2 + z^2), 1]; steps to solve: median [q1, q3] of 1000 and 1200
+    assert "2/2 [0.34, 1.00]" in lstm100 and "1100 [1050, 1150] (n=2)" in lstm100 and "0.020 ± 0.000 (n=2)" in lstm100
     assert "-0.60 ± 0.14 (n=2)" in lstm100 and "0.850 ± 0.071 (n=2)" in lstm100  # the diagnostics columns
     lstm200 = rows[("lstm", "adding", "200")]
-    assert "1/2" in lstm200 and "2500 (n=1)" in lstm200  # steps to solve: over the solved seeds only
+    assert "1/2 [0.09, 0.91]" in lstm200 and "2500 [2500, 2500] (n=1)" in lstm200  # over the solved seeds only
     rnn = rows[("rnn", "adding", "100")]
-    assert "0/2" in rnn and "1 diverged" in rnn and "1.000 (n=1)" in rnn
+    assert "0/2 [0.00, 0.66]" in rnn and "1 diverged" in rnn and "1.000 (n=1)" in rnn
     assert f"commit {COMMIT[:12]} (clean)" in text and "torch 2.13.0" in text and "WARNING" not in text
-    # the frontier from the grid: lstm 200 for seed 0, 100 for seed 1; rnn none
-    assert "| lstm | adding | 2 | 150 [100-200] | 0: 200, 1: 100 |" in text
-    assert "| rnn | adding | 2 | 0 [0-0] | 0: none, 1: none |" in text
+    # the frontier from the grid: lstm 200 for seed 0, 100 for seed 1; rnn none. T50: lstm solves every run of
+    # 100 and no unsolved run is shorter than a solved one (no finite fit): above 100; rnn solves nothing
+    assert "| lstm | adding | 2 | > 100 | 150 [100-200] | 0: 200, 1: 100 |" in text
+    assert "| rnn | adding | 2 | < 100 | 0 [0-0] | 0: none, 1: none |" in text
+    assert "adding: lstm T50 > 100, rnn T50 < 100 (parameters not matched: model.param_budget unset, no tuning, " \
+           "2 seeds, 5 of 6 runs without a test verdict counted by status)" in text
 
 
 def test_formats_byte_identical_and_independent_of_listing_order(tmp_path):
@@ -78,9 +82,10 @@ def test_formats_byte_identical_and_independent_of_listing_order(tmp_path):
         assert p1.stdout == p2.stdout
         assert p1.stdout.replace("a_again", "a") == p3.stdout.replace("a_again", "a")
     csv_text = cli(a, "--format", "csv").stdout
-    assert csv_text.startswith("# 6 runs") and "lstm,adding,100,2,2,1.0,1100.0,141.4213562373,2," in csv_text
+    assert csv_text.startswith("# 6 runs")
+    assert "lstm,adding,100,64,2,2,1.0,0.3423802275,1.0,2,1100.0,1050.0,1150.0,2," in csv_text
     tex = cli(a, "--format", "latex").stdout
-    assert r"\begin{tabular}" in tex and r"1100 $\pm$ 141 (n=2)" in tex and "% 6 runs" in tex
+    assert r"\begin{tabular}" in tex and "1100 [1050, 1150] (n=2)" in tex and "% 6 runs" in tex
     out = tmp_path / "t.md"
     assert cli(a, "--out", out).returncode == 0 and out.read_text() == cli(a).stdout
 
@@ -112,7 +117,8 @@ def test_frontier_table_from_frontier_json(tmp_path):
     (tmp_path / "frontier.json").write_text(json.dumps({"resolution": 1, "max_length": 1000, "searches": searches}))
     text = cli(tmp_path).stdout
     assert "frontier search, resolution 1 up to T=1000" in text
-    assert "| lstm | adding | 3 | 45 [37-1000] | 0: 37, 1: 45, 2: >=1000 |" in text
+    # the one run in the directory (T=16, solved) is all the T50 fit has: above 16
+    assert "| lstm | adding | 3 | > 16 | 45 [37-1000] | 0: 37, 1: 45, 2: >=1000 |" in text
     assert "longest T solved" in cli(tmp_path, "--format", "csv", "--table", "frontier").stdout
 
 

@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="which table (csv holds one: results unless frontier or lengths)")
     p.add_argument("--out", type=Path, help="write the table here instead of printing it")
     p.add_argument("--plots", type=Path, metavar="DIR", help="also draw the PNG plots into DIR")
+    p.add_argument("--tune", action="append", default=[], metavar="KEY",
+                   help="a swept config key (e.g. train.lr; repeatable): per model, task and T keep the value whose "
+                        "runs did best on validation and report its test numbers")
     args = p.parse_args(argv)
     try:
         sweep = load(args.sweep_dir)
@@ -28,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"note: {note}", file=sys.stderr)
         if not sweep.runs:
             raise ReportError(f"{args.sweep_dir}: no readable result.json under it: nothing to report")
-        tables = build(sweep)
+        tables = build(sweep, tuple(args.tune))
         text = FORMATS[args.format](tables, args.table)
     except ReportError as err:
         print(f"error: {err}", file=sys.stderr)

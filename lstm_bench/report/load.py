@@ -36,6 +36,13 @@ class Run:
     def key(self) -> tuple:
         return self.result["task"], self.result["model"], self.result["length"]
 
+    @property
+    def solved(self) -> bool:
+        """What the tables count as a solve: the test-set verdict (`solved_test`) where the record has one;
+        a record from before the validation split has only its status, which its test numbers decided."""
+        verdict = self.result.get("solved_test")
+        return verdict if isinstance(verdict, bool) else self.result["status"] == "solved"
+
 
 @dataclass
 class Sweep:
@@ -134,6 +141,11 @@ def _input_notes(runs: list[Run], incomplete: list[str]) -> list[str]:
         shown = ", ".join(incomplete[:5]) + (f" and {len(incomplete) - 5} more" if len(incomplete) > 5 else "")
         notes.append(f"{len(incomplete)} run director{'y has' if len(incomplete) == 1 else 'ies have'} "
                      f"no result.json (still running, or killed): {shown}")
+    old = sum(1 for r in runs if not isinstance(r.result.get("solved_test"), bool)
+              and r.result["status"] in ("solved", "unsolved"))
+    if old:
+        notes.append(f"{old} run(s) record no solved_test (made before the validation split): they count as solved "
+                     "by their status, which the test set decided")
     no_meta = sum(1 for r in runs if not r.meta)
     if no_meta:
         notes.append(f"{no_meta} run(s) have no readable meta.json: their commit and versions are unknown")

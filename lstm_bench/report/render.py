@@ -12,18 +12,25 @@ import csv
 import io
 import math
 
+from lstm_bench.report.findings import results_lines, t50_lines
 from lstm_bench.report.load import ReportError, Sweep
+from lstm_bench.report.stats import T50, MedianIQR, fmt_length
 from lstm_bench.report.tables import OTHER_OUTCOMES, STATS, FrontierTable, LengthTable, Results, Stat, Tables, build
 
 DASH = "-"
 NO_LENGTHS = "no test lengths to report (every run was tested at the length it trained at)"
+FRONTIER_TITLE = ("Frontier: T50, the length solved half the time (a logistic fit in log T to every run, 95% "
+                  "bootstrap interval over seeds), and the longest T solved within the step budget, from ")
 NO_FRONTIER = "no frontier to report (no frontier.json, and one length per model and task)"
 # the text tables' column name and number format of each statistic
 # loss / baseline averages the runs that reached their last step (tables.AVERAGED_OVER): the heading says so
-COLUMNS = {"steps_to_solve": ("steps to solve", ".0f"),
+COLUMNS = {"steps_to_solve": ("steps to solve: median [q1, q3]", ".0f"),
            "loss_vs_baseline": ("loss / baseline (solved, unsolved runs)", ".3f"),
            "grad_ratio_log10": ("grad ratio log10", ".2f"), "forget_mean": ("forget mean", ".3f"),
            "forget_timescale_median": ("forget timescale", ".1f")}
+CAPACITY_NAMES = {"hidden_size": "H", "n_params": "params", "n_params_recurrence": "recurrence params",
+                  "state_size": "state size"}
+MEAN_STATS = [s for s in STATS if s != "steps_to_solve"]  # steps to solve is a median and IQR instead
 TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}", "±": r"$\pm$", "∞": r"$\infty$"}
 
@@ -41,16 +48,34 @@ def _cell(stat: Stat, fmt: str) -> str:
     return f"{stat.mean:{fmt}} ± {stat.std:{fmt}} (n={stat.n})"
 
 
+def _median_cell(m: MedianIQR) -> str:
+    """`1100 [1050, 1150] (n=2)`."""
+    return DASH if not m.n else f"{m.median:.0f} [{m.q1:.0f}, {m.q3:.0f}] (n={m.n})"
+
+
+def _values(vs: tuple[int, ...]) -> str:
+    """A capacity column's cell: the value, or its range where the row's runs differ."""
+    return DASH if not vs else str(vs[0]) if len(vs) == 1 else f"{vs[0]}-{vs[-1]}"
+
+
+def _tuned(res: Results) -> list[str]:
+    return [f"{k} (tuned)" for k in res.tuned]
+
+
 def results_cells(res: Results) -> tuple[list[str], list[list[str]]]:
-    """(header, rows) of the results table as text; the diagnostics columns only where some run has them."""
-    stats = ["steps_to_solve", "loss_vs_baseline", *res.diagnostics]
-    header = ["model", "task", "T", *res.keys, "runs", "solved", *[COLUMNS[k][0] for k in stats], "other outcomes"]
+    """(header, rows) of the results table as text; the diagnostics and capacity columns only where some run
+    has them."""
+    stats = ["loss_vs_baseline", *res.diagnostics]
+    header = ["model", "task", "T", *res.keys, *_tuned(res), *[CAPACITY_NAMES[k] for k in res.capacity],
+              "solved [95% CI]", COLUMNS["steps_to_solve"][0], *[COLUMNS[k][0] for k in stats], "other outcomes"]
     rows = []
     for row in res.rows:
         other = ", ".join(f"{row.outcomes[s]} {s}" for s in sorted(row.outcomes) if s not in ("solved", "unsolved"))
-        rows.append([row.model, row.task, str(row.length), *row.setting, str(len(row.runs)),
-                     f"{row.n_solved}/{len(row.runs)}", *[_cell(row.stats[k], COLUMNS[k][1]) for k in stats],
-                     other or DASH])
+        lo, hi = row.solve_ci
+        rows.append([row.model, row.task, str(row.length), *row.setting, *row.chosen,
+                     *[_values(row.capacity(k)) for k in res.capacity],
+                     f"{row.n_solved}/{len(row.runs)} [{lo:.2f}, {hi:.2f}]", _median_cell(row.steps),
+                     *[_cell(row.stats[k], COLUMNS[k][1]) for k in stats], other or DASH])
     return header, rows
 
 
@@ -61,20 +86,25 @@ def _num(x) -> float | None:
 def results_numbers(res: Results) -> tuple[list[str], list[list]]:
     """(header, rows) of the results table in plain numbers, mean, std and n in their own columns: the
     CSV's and the W&B table's."""
-    header = ["model", "task", "length", *res.keys, "runs", "solved", "solve_rate"]
-    header += [f"{s}_{part}" for s in STATS for part in ("mean", "std", "n")]
+    header = ["model", "task", "length", *res.keys, *_tuned(res), *res.capacity, "runs", "solved", "solve_rate",
+              "solve_rate_lo", "solve_rate_hi", "n", "steps_median", "steps_q1", "steps_q3", "steps_n"]
+    header += [f"{s}_{part}" for s in MEAN_STATS for part in ("mean", "std", "n")]
     header += [f"n_{s}" for s in OTHER_OUTCOMES]
     rows = []
     for row in res.rows:
-        line = [row.model, row.task, row.length, *row.setting, len(row.runs), row.n_solved, _num(row.solve_rate)]
-        for s in STATS:
+        steps = row.steps
+        line = [row.model, row.task, row.length, *row.setting, *row.chosen,
+                *[_values(row.capacity(k)) for k in res.capacity], len(row.runs), row.n_solved,
+                _num(row.solve_rate), *map(_num, row.solve_ci), len(row.runs),
+                *map(_num, (steps.median, steps.q1, steps.q3)), steps.n]
+        for s in MEAN_STATS:
             line += [_num(row.stats[s].mean), _num(row.stats[s].std), row.stats[s].n]
         rows.append(line + [row.outcomes[s] for s in OTHER_OUTCOMES])
     return header, rows
 
 
 def frontier_cells(front: FrontierTable) -> tuple[list[str], list[list[str]]]:
-    header = ["model", "task", *(["setting"] if front.with_setting else []), "seeds",
+    header = ["model", "task", *(["setting"] if front.with_setting else []), "seeds", "T50 [95% CI]",
               "longest T solved: median [min-max]", "per seed"]
     rows = []
     for f in front.rows:
@@ -82,8 +112,22 @@ def frontier_cells(front: FrontierTable) -> tuple[list[str], list[list[str]]]:
                                               else str(s.longest)) + ("" if s.done else " (search unfinished)")
                              for s in f.seeds)
         rows.append([f.model, f.task, *([f.setting or DASH] if front.with_setting else []), str(len(f.seeds)),
-                     f"{f.median:g} [{min(f.lengths)}-{max(f.lengths)}]", per_seed])
+                     f.t50.text() if f.t50 else "n/a", f"{f.median:g} [{min(f.lengths)}-{max(f.lengths)}]", per_seed])
     return header, rows
+
+
+def _t50_numbers(fit: T50 | None) -> list:
+    if fit is None:
+        return [None, None, None, "unmatched", 0]
+    return [*(_num(x) for x in (fit.value, fit.lo, fit.hi)), fit.kind, fit.n_runs]
+
+
+def frontier_numbers(front: FrontierTable) -> tuple[list[str], list[list]]:
+    """The frontier table's text columns and T50 in plain numbers (CSV): t50_kind says how to read t50_lo and
+    t50_hi (fit: the bootstrap interval; above, below, between: the bounds; none: no estimate)."""
+    header, rows = frontier_cells(front)
+    header = header + ["t50", "t50_lo", "t50_hi", "t50_kind", "t50_runs"]
+    return header, [row + _t50_numbers(f.t50) for row, f in zip(rows, front.rows)]
 
 
 def length_cells(lt: LengthTable) -> tuple[list[str], list[list[str]]]:
@@ -108,10 +152,20 @@ def length_numbers(lt: LengthTable) -> tuple[list[str], list[list]]:
 
 
 def _notes(res: Results) -> list[str]:
-    if not res.keys:
-        return []
-    return ["runs with the same (model, task, T) differ in " + ", ".join(res.keys)
-            + ": one row per value, in the columns after T"]
+    notes = []
+    if res.keys:
+        notes.append("runs with the same (model, task, T) differ in " + ", ".join(res.keys)
+                     + ": one row per value, in the columns after T")
+    if res.tuned:
+        counts = sorted({row.candidates for row in res.rows})
+        notes.append(f"--tune {', '.join(res.tuned)}: per (model, task, T), of {'-'.join(map(str, counts))} values, the "
+                     "one whose runs had the highest validation solve rate, then the fewest median steps to solve, "
+                     "then the lowest mean validation loss, then the smaller value; the row shows its test numbers")
+        old = sum(1 for row in res.rows for r in row.runs if "val_loss" not in r.result)
+        if old:
+            notes.append(f"{old} chosen run(s) record no validation numbers (made before the validation split): "
+                         "their status, and so the choice, came from the test set")
+    return notes
 
 
 def _frontier(t: Tables) -> FrontierTable:
@@ -145,13 +199,15 @@ def _document(t: Tables, table: str, comment: str, block) -> str:
     out = []
     if table in ("all", "results"):
         out += [f"{comment}Results: {t.sweep.root.name}", "", *(comment + p for p in t.provenance),
-                *(comment + n for n in _notes(t.results)), "", *block(*results_cells(t.results))]
+                *(comment + n for n in _notes(t.results)), "", *block(*results_cells(t.results)), "",
+                *(comment + f for f in results_lines(t.results))]
     if table in ("all", "frontier"):
         front = _frontier(t) if table == "frontier" else t.frontier
         if front is not None:
             again = t.provenance if table == "frontier" else []  # below the results, their lines say what ran
-            out += ["", f"{comment}Frontier: the longest T solved within the step budget, from {front.source}", "",
-                    *(comment + p for p in again), *([""] if again else []), *block(*frontier_cells(front))]
+            out += ["", f"{comment}{FRONTIER_TITLE}{front.source}", "", *(comment + p for p in again),
+                    *([""] if again else []), *block(*frontier_cells(front)), "",
+                    *(comment + f for f in t50_lines(front, t.results))]
     if table in ("all", "lengths") and t.lengths is not None:
         again = t.provenance if table == "lengths" else []
         out += ["", f"{comment}Train short, test long: the test metric at each test length (the model trained at T)", "",
@@ -186,13 +242,14 @@ def csv_text(t: Tables, table: str = "all") -> str:
         return _csv(*length_numbers(t.lengths), [*t.provenance, "the test metric per test length"])
     if table == "frontier":
         front = _frontier(t)
-        return _csv(*frontier_cells(front), [*t.provenance, f"longest T solved, from {front.source}"])
-    return _csv(*results_numbers(t.results), [*t.provenance, *_notes(t.results)])
+        return _csv(*frontier_numbers(front), [*t.provenance, f"T50 and the longest T solved, from {front.source}",
+                                                *t50_lines(front, t.results)])
+    return _csv(*results_numbers(t.results), [*t.provenance, *_notes(t.results), *results_lines(t.results)])
 
 
 FORMATS = {"md": markdown, "csv": csv_text, "latex": latex}
 
 
-def render(sweep: Sweep, fmt: str = "md", table: str = "all") -> str:
-    """The report's text in `fmt` (md, latex or csv)."""
-    return FORMATS[fmt](build(sweep), table)
+def render(sweep: Sweep, fmt: str = "md", table: str = "all", tune: tuple[str, ...] = ()) -> str:
+    """The report's text in `fmt` (md, latex or csv); `tune`: the keys to choose a value of on validation."""
+    return FORMATS[fmt](build(sweep, tune), table)

@@ -9,10 +9,12 @@ import json
 import math
 import statistics
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from lstm_bench.report.load import Run, Sweep, provenance
+from lstm_bench.report.load import ReportError, Run, Sweep, provenance
+from lstm_bench.report.stats import T50, MedianIQR, fit_t50, median_iqr, wilson
+from lstm_bench.report.tune import choose, unswept
 
 # what does not make two runs different experiments: the seed is averaged over, the rest is bookkeeping.
 # The device is a setting (CPU and GPU numbers differ), read as the device the run resolved (meta.json)
@@ -23,6 +25,8 @@ STATS = ("steps_to_solve", "loss_vs_baseline", *DIAGNOSTICS)  # the result.json 
 # the runs each statistic averages over: steps to solve means something only for the seeds that solved, a final
 # test loss only for runs that reached their last step (older records of a diverged run still hold a stale one)
 AVERAGED_OVER = {"steps_to_solve": ("solved",), "loss_vs_baseline": ("solved", "unsolved")}
+# what a run's model holds, from result.json where it records it (H from the config for older records)
+CAPACITY = ("hidden_size", "n_params", "n_params_recurrence", "state_size")
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,8 @@ class Row:
     runs: list[Run]
     stats: dict[str, Stat]  # one per STATS key
     outcomes: Counter  # status -> number of runs
+    chosen: tuple[str, ...] = ()  # with --tune: the tuned keys' values whose runs these are, as JSON text
+    candidates: int = 1  # with --tune: how many values there were to choose from
 
     @property
     def label(self) -> str:
@@ -75,17 +81,43 @@ class Row:
 
     @property
     def n_solved(self) -> int:
-        return self.outcomes["solved"]
+        return sum(r.solved for r in self.runs)
+
+    @property
+    def solve_ci(self) -> tuple[float, float]:
+        return wilson(self.n_solved, len(self.runs))
+
+    @property
+    def steps(self) -> MedianIQR:
+        """Steps to solve (the step validation met the threshold), over the runs that stopped solved."""
+        return median_iqr(self.stats["steps_to_solve"].values)
+
+    def capacity(self, key: str) -> tuple[int, ...]:
+        """The distinct values of a CAPACITY key over the row's runs (none: not recorded)."""
+        return tuple(sorted({v for v in (_capacity(r, key) for r in self.runs) if v is not None}))
 
     @property
     def solve_rate(self) -> float:
         return self.n_solved / len(self.runs)
 
 
+def _capacity(run: Run, key: str) -> int | None:
+    v = run.result.get(key)
+    if v is None and key == "hidden_size":
+        v = (run.result.get("config") or {}).get("model", {}).get("hidden_size")
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
 @dataclass
 class Results:
     keys: list[str]  # config keys whose values split a (model, task, T) into rows
     rows: list[Row]
+    tuned: list[str] = field(default_factory=list)  # --tune keys: one value chosen per row on validation
+
+    @property
+    def capacity(self) -> list[str]:
+        """The CAPACITY keys that some run records."""
+        return [k for k in CAPACITY if any(row.capacity(k) for row in self.rows)]
 
     @property
     def diagnostics(self) -> list[str]:
@@ -128,15 +160,40 @@ def _split_keys(runs: list[Run]) -> list[str]:
     return sorted(keys)
 
 
-def results(runs: list[Run]) -> Results:
-    keys = _split_keys(runs)
-    groups = defaultdict(list)
+def results(runs: list[Run], tune: tuple[str, ...] = ()) -> Results:
+    """A row per (task, model, T, setting); with `tune`, those keys' values compete per row (tune.py's rule,
+    on validation numbers) and the row holds the chosen value's runs."""
+    swept = _split_keys(runs)
+    why = unswept(list(tune), swept)
+    if why:
+        raise ReportError(why, code=2)
+    tuned = list(dict.fromkeys(tune))
+    keys = [k for k in swept if k not in tuned]
+    groups = defaultdict(lambda: defaultdict(list))
     for r in runs:
         flat = _settings(r)
-        groups[(*r.key, tuple(flat.get(k, "null") for k in keys))].append(r)
-    rows = [Row(t, m, L, s, rs, {k: _stat(rs, k) for k in STATS}, Counter(r.result["status"] for r in rs))
-            for (t, m, L, s), rs in sorted(groups.items(), key=lambda kv: kv[0])]
-    return Results(keys, rows)
+        groups[(*r.key, tuple(flat.get(k, "null") for k in keys))][tuple(flat.get(k, "null") for k in tuned)].append(r)
+    rows = []
+    for (t, m, L, s), candidates in sorted(groups.items(), key=lambda kv: kv[0]):
+        chosen = choose(candidates) if tuned else ()
+        rs = candidates[chosen]
+        rows.append(Row(t, m, L, s, rs, {k: _stat(rs, k) for k in STATS}, Counter(r.result["status"] for r in rs),
+                        chosen, len(candidates)))
+    return Results(keys, rows, tuned)
+
+
+def setting_text(keys: list[str], setting: tuple[str, ...]) -> str:
+    return " ".join(f"{k}={v}" for k, v in zip(keys, setting))
+
+
+def fits(res: Results) -> dict[tuple[str, str, str], T50]:
+    """T50 per (task, model, setting) over every run of every length (with --tune, the chosen value's runs at
+    each length)."""
+    groups = defaultdict(list)
+    for row in res.rows:
+        groups[(row.task, row.model, setting_text(res.keys, row.setting))] += row.runs
+    return {g: fit_t50([(r.result["length"], r.solved) for r in rs], [r.result["seed"] for r in rs])
+            for g, rs in sorted(groups.items())}
 
 
 class SeedFrontier(NamedTuple):
@@ -152,6 +209,7 @@ class Frontier:
     model: str
     setting: str  # the overrides that set these searches apart from the others ("" when none do)
     seeds: list[SeedFrontier]
+    t50: T50 | None = None  # None where the runs cannot be matched to this row
 
     @property
     def lengths(self) -> list[int]:
@@ -172,7 +230,7 @@ class FrontierTable:
         return any(f.setting for f in self.rows)
 
 
-def _from_searches(sweep: Sweep) -> FrontierTable | None:
+def _from_searches(sweep: Sweep, t50s: dict) -> FrontierTable | None:
     searches = [s for _, f in sweep.frontiers for s in f["searches"] if isinstance(s, dict)]
     if not searches:
         return None
@@ -187,31 +245,32 @@ def _from_searches(sweep: Sweep) -> FrontierTable | None:
             SeedFrontier(s.get("seed"), s.get("frontier") or 0, bool(s.get("capped")), bool(s.get("done"))))
     settings = sorted({(f.get("resolution"), f.get("max_length")) for _, f in sweep.frontiers})
     source = "frontier search, resolution " + ", ".join(f"{r} up to T={m}" for r, m in settings)
-    rows = [Frontier(t, m, s, sorted(v, key=lambda x: (x.seed is None, x.seed or 0, x.longest)))
+    rows = [Frontier(t, m, s, sorted(v, key=lambda x: (x.seed is None, x.seed or 0, x.longest)), _match(t50s, t, m, groups))
             for (t, m, s), v in sorted(groups.items())]
     return FrontierTable(rows, source)
 
 
-def _from_grid(res: Results) -> FrontierTable | None:
-    best = defaultdict(dict)  # (task, model, setting) -> seed -> longest T solved
-    lengths = defaultdict(set)
-    for row in res.rows:
-        g = (row.task, row.model, " ".join(f"{k}={v}" for k, v in zip(res.keys, row.setting)))
-        lengths[g].add(row.length)
-        for r in row.runs:
-            seed = r.result["seed"]
-            best[g][seed] = max(best[g].get(seed, 0), row.length if r.result["status"] == "solved" else 0)
-    if not any(len(v) > 1 for v in lengths.values()):
+def _match(t50s: dict, task: str, model: str, searches: dict) -> T50 | None:
+    """The T50 of a search's runs: the searches name their settings by override and the runs by config, so
+    only a (task, model) with one group on each side is matched."""
+    mine = [fit for (t, m, _), fit in t50s.items() if (t, m) == (task, model)]
+    theirs = [g for g in searches if g[:2] == (task, model)]
+    return mine[0] if len(mine) == 1 and len(theirs) == 1 else None
+
+
+def _from_grid(t50s: dict) -> FrontierTable | None:
+    if not any(fit.t_min != fit.t_max for fit in t50s.values()):
         return None  # one length per model and task: no frontier to speak of
-    rows = [Frontier(t, m, s, [SeedFrontier(seed, T, False, True) for seed, T in sorted(v.items())])
-            for (t, m, s), v in sorted(best.items())]
+    rows = [Frontier(t, m, s, [SeedFrontier(seed, T, False, True) for seed, T in sorted(fit.longest.items())], fit)
+            for (t, m, s), fit in t50s.items()]
     return FrontierTable(rows, "the grid of lengths that ran (not a search)")
 
 
 def frontier(sweep: Sweep, res: Results) -> FrontierTable | None:
-    """The longest T solved per seed: from the frontier sweeper's frontier.json, or else from the grid of
-    lengths that ran (the results' rows); None when neither has more than one length to compare."""
-    return _from_searches(sweep) or _from_grid(res)
+    """The longest T solved per seed, from the frontier sweeper's frontier.json or else from the grid of lengths
+    that ran (the results' rows), beside T50; None when neither has more than one length to compare."""
+    t50s = fits(res)
+    return _from_searches(sweep, t50s) or _from_grid(t50s)
 
 
 def by_length(run: Run) -> dict[int, float]:
@@ -251,6 +310,6 @@ class Tables:
     lengths: LengthTable | None = None
 
 
-def build(sweep: Sweep) -> Tables:
-    res = results(sweep.runs)
+def build(sweep: Sweep, tune: tuple[str, ...] = ()) -> Tables:
+    res = results(sweep.runs, tune)
     return Tables(sweep, provenance(sweep), res, frontier(sweep, res), length_table(res))

@@ -1,0 +1,84 @@
+"""The line per task under each table that says what it found, in words, with its intervals and the conditions
+the records show (matched parameters or not, what was tuned and on what, how many seeds), never assumed."""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+from lstm_bench.report.load import Run
+from lstm_bench.report.tables import FrontierTable, Results
+
+
+def _budget(run: Run):
+    return ((run.result.get("config") or {}).get("model") or {}).get("param_budget")
+
+
+def _params(runs: list[Run]) -> str:
+    budgets = {json.dumps(_budget(r)) for r in runs}
+    if budgets == {"null"}:
+        return "parameters not matched: model.param_budget unset"
+    if "null" in budgets:
+        return "parameters matched for some runs only: model.param_budget unset in others"
+    if len(budgets) > 1:
+        return "parameter budgets differ: " + ", ".join(sorted(budgets, key=float))
+    return f"matched parameters: model.param_budget={budgets.pop()}"
+
+
+def _seeds(res: Results, task: str) -> str:
+    # seeds per (model, setting) across lengths: what one T50 rests on
+    per_model = defaultdict(set)
+    for row in res.rows:
+        if row.task == task:
+            per_model[(row.model, row.setting)] |= {r.result["seed"] for r in row.runs}
+    counts = sorted({len(s) for s in per_model.values()})
+    n = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    return f"{n} seed{'s' if n != '1' else ''}"
+
+
+def conditions(res: Results, task: str, t50: bool = False) -> str:
+    """`(matched parameters: model.param_budget=20000, train.lr tuned per model and T on validation, 5 seeds)`."""
+    runs = [r for row in res.rows if row.task == task for r in row.runs]
+    parts = [_params(runs)]
+    if res.tuned:
+        keys = ", ".join(res.tuned)
+        parts.append(f"{keys} tuned per model and T on validation"
+                     + ("; T50 fitted to the chosen value's runs at each T" if t50 else ""))
+    else:
+        parts.append("no tuning")
+    parts.append(_seeds(res, task))
+    old = sum(1 for r in runs if not isinstance(r.result.get("solved_test"), bool)
+              and r.result["status"] in ("solved", "unsolved"))
+    if old:
+        parts.append(f"{old} of {len(runs)} runs without a test verdict counted by status")
+    return "(" + ", ".join(parts) + ")"
+
+
+def results_lines(res: Results) -> list[str]:
+    """`adding, solved on test [95% CI]: T=100 lstm 5/5 [0.57, 1.00], rnn 0/5 [0.00, 0.43]; T=200 ... (...)`."""
+    lines = []
+    for task in sorted({row.task for row in res.rows}):
+        by_length = defaultdict(list)
+        for row in res.rows:
+            if row.task == task:
+                lo, hi = row.solve_ci
+                by_length[row.length].append(f"{row.label} {row.n_solved}/{len(row.runs)} [{lo:.2f}, {hi:.2f}]")
+        lines.append(f"{task}, solved on test [95% CI]: "
+                     + "; ".join(f"T={L} " + ", ".join(cells) for L, cells in sorted(by_length.items()))
+                     + " " + conditions(res, task))
+    return lines
+
+
+def t50_lines(front: FrontierTable, res: Results) -> list[str]:
+    """`adding: lstm T50 = 140 [120, 170], rnn T50 = 22 [18, 27] (...)`."""
+    lines = []  # `T50 = 140 [120, 170]` for a fit; a bound reads `T50 > 400`, `T50 in (100, 200)`, `T50 n/a`
+    for task in sorted({f.task for f in front.rows}):
+        cells = [f"{f.model}{' ' + f.setting if f.setting else ''} T50 {_t50(f.t50)}" for f in front.rows
+                 if f.task == task]
+        lines.append(f"{task}: " + ", ".join(cells) + " " + conditions(res, task, t50=True))
+    return lines
+
+
+def _t50(fit) -> str:
+    if fit is None:
+        return "n/a"
+    return f"= {fit.text()}" if fit.kind == "fit" else fit.text()
