@@ -224,9 +224,10 @@ def test_step_launchers_match_cell():
     assert_rel(dc_prev.cpu(), dcp, torch.float64, "dc_{t-1}")
 
 
-def test_graph_bookkeeping_with_a_stand_in_graph(monkeypatch):
-    # The CUDA-graph path (static buffers copied in, results cloned out, one cached graph per
-    # shape) checked on any machine: a stand-in "graph" replays the captured Python loop.
+@pytest.fixture
+def stand_in_graphs(monkeypatch):
+    """The CUDA-graph path on any machine: a stand-in "graph" replays the captured Python
+    loop. Yields the list of captures made (one entry per capture)."""
     class StandInGraph:
         def __init__(self, body):
             self.body = body
@@ -234,29 +235,120 @@ def test_graph_bookkeeping_with_a_stand_in_graph(monkeypatch):
         def replay(self):
             self.body()
 
+    captures = []
+
     def capture(body):
+        captures.append(body)
         body()  # the real capture warms up with one eager run too
         return StandInGraph(body)
 
     monkeypatch.setattr(graphs, "capture", capture)
     monkeypatch.setattr(graphs, "graphs_enabled", lambda device, use: True)
     graphs.clear_graph_cache()
-    try:
-        for seed in (0, 1):  # the second call reuses the cached graphs with new inputs
-            check_against_reference(lstm_fused, 3, 5, 4, 11, torch.float64, seed=seed)
-        assert len(graphs._GRAPH_CACHE) == 2  # one forward, one backward graph
-        # two forwards before the first backward must not share the static buffers
-        a = make_inputs(3, 5, 4, 11, torch.float64, seed=7)
-        b = make_inputs(3, 5, 4, 11, torch.float64, seed=8)
-        w = [t.clone().requires_grad_(True) for t in a[2:]]
-        o1, _ = lstm_fused(a[0], a[1], *w)
-        lstm_fused(b[0], b[1], *w)
-        g1 = torch.autograd.grad(o1.sum(), w[1])[0]
-        w_ref = [t.clone().requires_grad_(True) for t in a[2:]]
-        g_ref = torch.autograd.grad(lstm_naive(a[0], a[1], *w_ref)[0].sum(), w_ref[1])[0]
-        assert_rel(g1.cpu(), g_ref.cpu(), torch.float64, "dw_hh after an interleaved forward")
-    finally:
-        graphs.clear_graph_cache()
+    yield captures
+    graphs.clear_graph_cache()
+
+
+def test_graph_bookkeeping_with_a_stand_in_graph(stand_in_graphs):
+    # static buffers copied in, results cloned out, one cached graph per shape
+    for seed in (0, 1):  # the second call reuses the cached graphs with new inputs
+        check_against_reference(lstm_fused, 3, 5, 4, 11, torch.float64, seed=seed)
+    assert len(graphs._GRAPH_CACHE) == 2  # one forward, one backward graph
+    # two forwards before the first backward must not share the static buffers
+    a = make_inputs(3, 5, 4, 11, torch.float64, seed=7)
+    b = make_inputs(3, 5, 4, 11, torch.float64, seed=8)
+    w = [t.clone().requires_grad_(True) for t in a[2:]]
+    o1, _ = lstm_fused(a[0], a[1], *w)
+    lstm_fused(b[0], b[1], *w)
+    g1 = torch.autograd.grad(o1.sum(), w[1])[0]
+    w_ref = [t.clone().requires_grad_(True) for t in a[2:]]
+    g_ref = torch.autograd.grad(lstm_naive(a[0], a[1], *w_ref)[0].sum(), w_ref[1])[0]
+    assert_rel(g1.cpu(), g_ref.cpu(), torch.float64, "dw_hh after an interleaved forward")
+
+
+def _cached(loop):
+    """The batch sizes of the cached graphs of `loop`, least recently used first."""
+    return [k[2] for k in graphs._GRAPH_CACHE if k[0] == loop]
+
+
+def test_graph_cache_keeps_every_shape_of_a_run(stand_in_graphs, monkeypatch):
+    # train and eval batches alternating: each shape is captured once, forward and backward
+    H, T = 3, 2
+    w = [t.requires_grad_(True) for t in make_inputs(1, T, 2, H, torch.float64)[2:]]
+    for _ in range(3):
+        for B in (2, 3):
+            x = make_inputs(B, T, 2, H, torch.float64, seed=B)[0]
+            lstm_fused(x, None, *w)[0].sum().backward()
+    assert len(stand_in_graphs) == 4
+    assert _cached("forward_loop") == _cached("backward_loop") == [2, 3]
+
+    # past GRAPH_CACHE_SIZE a loop drops its least recently used shape, and only its own
+    monkeypatch.setattr(graphs, "GRAPH_CACHE_SIZE", 2)
+
+    def forward(B):
+        with torch.no_grad():
+            lstm_fused(make_inputs(B, T, 2, H, torch.float64, seed=B)[0], None, *w)
+
+    forward(4)  # evicts B=2, the least recently used forward graph
+    assert _cached("forward_loop") == [3, 4] and _cached("backward_loop") == [2, 3]
+    forward(3)  # cached: no capture, now the most recently used
+    assert len(stand_in_graphs) == 5 and _cached("forward_loop") == [4, 3]
+    forward(2)  # captured again, evicting B=4
+    assert len(stand_in_graphs) == 6 and _cached("forward_loop") == [3, 2]
+
+    graphs.clear_graph_cache()
+    assert not graphs._GRAPH_CACHE
+    forward(3)
+    assert len(stand_in_graphs) == 7
+
+
+# ---------------------------------------------------------------------------------------
+# fp16/bf16: what is kept in fp32
+
+HALF = [pytest.param(torch.float16, id="fp16"), pytest.param(torch.bfloat16, id="bf16")]
+
+
+def _fp32_dot_bound(n, magnitude):
+    # the textbook forward error of an n-term fp32 sum of exact products, in any order:
+    # gamma_n * sum |terms|, gamma_n = n u / (1 - n u), u = 2^-24
+    u = 2.0 ** -24
+    return n * u / (1 - n * u) * magnitude
+
+
+@pytest.mark.parametrize("dtype", HALF)
+def test_half_pre_activations_are_not_rounded_to_half(dtype):
+    # x W_ih^T + b_ih + b_hh (input projection), gates += h W_hh^T (each forward step) and
+    # dh = dgates W_hh (each backward step) within fp32's error bound of the exact float64
+    # result; rounding them to the half dtype, as a half-precision GEMM output does, is not
+    T, B, I, H = 2, 3, 40, 5
+    x, (h0, _), w_ih, w_hh, b_ih, b_hh = make_inputs(B, T, I, H, dtype)
+    d = [t.double() for t in (x, h0, w_ih, w_hh, b_ih, b_hh)]
+    x_tm = x.transpose(0, 1).contiguous()
+    xw = common.input_projection(x_tm, w_ih, b_ih, b_hh)
+    assert xw.dtype == torch.float32 and xw.shape == (T, B, 4 * H)
+    want = d[0].transpose(0, 1) @ d[2].t() + d[4] + d[5]
+    bound = _fp32_dot_bound(I + 2, d[0].transpose(0, 1).abs() @ d[2].t().abs() + d[4].abs() + d[5].abs())
+    assert ((xw.double() - want).abs() <= bound).all()
+    assert not ((xw.to(dtype).double() - want).abs() <= bound).all()  # the bound can fail
+
+    gates = xw[0].clone()
+    common.gemm(h0, w_hh.t(), gates, c=gates)  # forward_loop's step GEMM, accumulating in place
+    want_g = want[0] + d[1] @ d[3].t()
+    # xw[0]'s own error, plus an (H+1)-term fp32 sum of xw[0] and the exact products h W_hh^T
+    bound_g = bound[0] + _fp32_dot_bound(H + 1, want[0].abs() + bound[0] + d[1].abs() @ d[3].t().abs())
+    assert ((gates.double() - want_g).abs() <= bound_g).all()
+
+    dgates = torch.randn(B, 4 * H, generator=torch.Generator().manual_seed(2)).to(DEVICE, dtype)
+    dh = torch.empty(B, H, dtype=torch.float32, device=DEVICE)
+    common.gemm(dgates, common.gemm_operand(w_hh), dh)  # backward_loop's step GEMM
+    want_dh = dgates.double() @ d[3]
+    assert ((dh.double() - want_dh).abs() <= _fp32_dot_bound(4 * H, dgates.double().abs() @ d[3].abs())).all()
+
+
+@pytest.mark.parametrize("dtype", HALF)
+def test_half_inputs_match_reference(dtype):
+    # every output and gradient of a fp16 / bf16 call against float64, on any machine
+    check_against_reference(lstm_fused, 3, 12, 5, 9, dtype, seed=11)
 
 
 # ---------------------------------------------------------------------------------------
@@ -414,3 +506,60 @@ def test_lstm_triton_without_gpu_is_a_config_error(monkeypatch):
         LSTMTriton(4, 8)
     monkeypatch.setenv("TRITON_INTERPRET", "1")
     LSTMTriton(4, 8)  # the interpreter is enough to construct it
+
+
+def test_lstm_triton_kernel_key(monkeypatch, capsys):
+    from kernels.lstm import dispatch
+
+    with pytest.raises(ConfigError, match=r"^model\.kernel='foo' is not allowed: auto \| fused \| persistent$"):
+        LSTMTriton(4, 8, kernel="foo")
+    I, H, B, T = 3, 6, 2, 4
+    torch.manual_seed(0)
+    ref = LSTM(I, H).double().to(DEVICE)
+    x = torch.randn(B, T, I, dtype=torch.float64, device=DEVICE)
+    model = LSTMTriton(I, H, kernel="fused").double().to(DEVICE)
+    model.load_state_dict(ref.state_dict())
+    with torch.no_grad():
+        assert_rel(model(x)[0], ref(x)[0], torch.float64, "kernel=fused out")
+        auto = LSTMTriton(I, H).double().to(DEVICE)  # the interpreter, or an fp64 call, runs fused
+        auto(x)
+        auto(x)
+    assert auto.kernels_used == {"fused"}
+    assert capsys.readouterr().err.count("note: model.kernel=auto runs fused") == 1  # said once
+
+    # persistent on a shape it does not cover: one line naming the key and why
+    def uncovered(B, H, dtype, device, *a, **k):
+        raise ValueError(f"persistent LSTM does not cover H={H}")
+
+    monkeypatch.setattr(dispatch, "persistent_config", uncovered)
+    model.kernel = "persistent"
+    with pytest.raises(ConfigError, match=r"^model\.kernel='persistent' is not allowed: auto or fused .*"
+                                          r"does not cover H=6$"):
+        model(x)
+
+
+def test_auto_kernel_rule(monkeypatch):
+    # the rule as measured: persistent for fp16/bf16 on a GPU in the barrier-free layout only
+    from kernels.lstm import dispatch
+
+    gpu = torch.device("cuda")
+    barrier = {}
+
+    def config(B, H, dtype, device, *a, **k):
+        if H > 1000:
+            raise ValueError("not covered")
+        return (16, 16, 16, barrier["on"], 4)
+
+    monkeypatch.setattr(dispatch, "persistent_config", config)
+    monkeypatch.setattr(dispatch, "INTERPRETED", False)
+    for on, dtype, H, want in [(False, torch.float16, 64, "persistent"), (False, torch.bfloat16, 64, "persistent"),
+                               (True, torch.float16, 768, "fused"), (False, torch.float32, 64, "fused"),
+                               (False, torch.float16, 2000, "fused")]:
+        barrier["on"] = on
+        assert dispatch.choose("auto", 16, H, dtype, gpu) == want, (on, dtype, H)
+        assert dispatch.choose("fused", 16, H, dtype, gpu) == "fused"
+    assert dispatch.choose("auto", 16, 64, torch.float16, torch.device("cpu")) == "fused"
+    monkeypatch.setattr(dispatch, "INTERPRETED", True)
+    assert dispatch.choose("auto", 16, 64, torch.float16, gpu) == "fused"
+    with pytest.raises(ValueError, match="kernel must be one of auto, fused, persistent, got 'foo'"):
+        dispatch.choose("foo", 16, 64, torch.float16, gpu)

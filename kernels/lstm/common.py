@@ -3,11 +3,15 @@
 This is the bottom layer of kernels/lstm: it imports torch and triton only, never a
 sibling module. Everything that launches a kernel builds on it:
 
-    common  <-  graphs  <-  fused  <-  persistent
+    common  <-  graphs  <-  fused  <-  persistent  <-  dispatch (fused and persistent)
     common  <-  naive (the dtype rule only)
 
-Precision: GEMMs run in the input dtype (fp32 accumulate inside cuBLAS / tl.dot); the
-gate math and the cell state c run in `compute_dtype` (fp32, fp64 for fp64 inputs).
+Precision for fp16/bf16 inputs: GEMM operands are in the input dtype and accumulate in fp32
+(cuBLAS / tl.dot); every pre-activation (x W_ih^T + b_ih + b_hh + h W_hh^T, so also the
+saved activations, twice a half tensor's memory), the gate math, the cell state c and the
+gradients carried back through time (dh, dc) are in `compute_dtype` (fp32, fp64 for fp64
+inputs). Only what the caller sees or a GEMM reads is in the input dtype: h_t and the
+per-step pre-activation gradients.
 """
 
 import torch
@@ -66,23 +70,56 @@ def lstm_cell(zi, zf, zg, zo, c_prev):
 INTERPRETED = type(tanh).__name__ == "InterpretedFunction"
 
 
+# torch >= 2.8 (aten::mm.dtype): a CUDA GEMM of fp16/bf16 operands that writes its fp32
+# accumulator as fp32, instead of rounding it to the operands' dtype
+MIXED_GEMM = hasattr(torch.ops.aten.mm, "dtype_out") and hasattr(torch.ops.aten.addmm, "dtype_out")
+
+
+def mixed_gemm(device, dtype):
+    """Whether `gemm` multiplies `dtype` operands into a compute-dtype result in one call on
+    `device`; elsewhere (older torch, the CPU) a GEMM operand must be upcast first."""
+    return dtype == compute_dtype(dtype) or (MIXED_GEMM and device.type == "cuda")
+
+
+def gemm_operand(w):
+    """`w` as `gemm` wants a reused operand: unchanged where `mixed_gemm`, else upcast once
+    to the compute dtype (half values are exact in fp32, so nothing is lost)."""
+    return w if mixed_gemm(w.device, w.dtype) else w.to(compute_dtype(w.dtype))
+
+
+def gemm(a, b, out, c=None):
+    """out = c + a @ b (c broadcastable to out; c is out: accumulate in place), with a, b in
+    the input dtype and out in the compute dtype: products summed in fp32 and the result,
+    bias included, never rounded to fp16/bf16 (the rounding the half-precision addmm did).
+
+    With torch's out_dtype GEMM (CUDA, torch >= 2.8) this is one cuBLAS call on the half
+    operands. Without it, the operands are upcast and the GEMM runs in fp32: the same
+    numbers (half products are exact in fp32), at fp32 GEMM speed and with an fp32 copy of
+    each operand; on the CPU (the interpreter tests) that is the only way."""
+    if a.dtype != out.dtype and not mixed_gemm(out.device, a.dtype):
+        a, b = a.to(out.dtype), b.to(out.dtype)
+    if a.dtype == out.dtype:
+        if c is out:
+            return out.addmm_(a, b)
+        return torch.mm(a, b, out=out) if c is None else torch.addmm(c, a, b, out=out)
+    if c is None:
+        return torch.mm(a, b, out_dtype=out.dtype, out=out)
+    return torch.addmm(c, a, b, out_dtype=out.dtype, out=out)
+
+
 def input_projection(x_tm, w_ih, b_ih, b_hh, out=None):
-    """xw = x W_ih^T + b_ih + b_hh for all T at once. x_tm (T, B, I) -> (T, B, 4H),
-    written into `out` (T, B, 4H) when given."""
+    """xw = x W_ih^T + b_ih + b_hh for all T at once, in the compute dtype (fp32 for half
+    inputs, biases summed in fp32 too). x_tm (T, B, I) -> (T, B, 4H), written into `out`
+    (T, B, 4H, compute dtype) when given."""
     T, B, I = x_tm.shape
+    cd = compute_dtype(x_tm.dtype)
     x2 = x_tm.reshape(T * B, I)  # (T*B, I)
-    o2 = None if out is None else out.view(T * B, -1)  # (T*B, 4H)
-    if b_ih is None and b_hh is None:
-        xw = torch.mm(x2, w_ih.t(), out=o2)  # (T*B, 4H)
-    else:
-        if b_ih is None:
-            b = b_hh
-        elif b_hh is None:
-            b = b_ih
-        else:
-            b = b_ih + b_hh
-        xw = torch.addmm(b, x2, w_ih.t(), out=o2)  # (T*B, 4H)
-    return xw.view(T, B, -1)  # (T, B, 4H)
+    if out is None:
+        out = torch.empty(T, B, w_ih.shape[0], dtype=cd, device=x_tm.device)
+    biases = [b.to(cd) for b in (b_ih, b_hh) if b is not None]
+    bias = None if not biases else biases[0] if len(biases) == 1 else biases[0] + biases[1]  # (4H,)
+    gemm(x2, w_ih.t(), out.view(T * B, -1), bias)  # (T*B, 4H)
+    return out  # (T, B, 4H)
 
 
 def state_history(h0, c0, T, cdtype):

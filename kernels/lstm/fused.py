@@ -3,7 +3,8 @@
 One LSTM layer, nn.LSTM conventions, split the way cuDNN's non-persistent path splits it:
 
   * the input projection for all T steps is ONE GEMM before the loop (`common.input_projection`);
-  * each step is ONE GEMM, gates_t = xw_t + h_{t-1} W_hh^T (cuBLAS addmm_, in place), plus
+  * each step is ONE GEMM, gates_t = xw_t + h_{t-1} W_hh^T (cuBLAS addmm, in place, into
+    the compute dtype: `common.gemm`; see common.py for what is kept in fp32), plus
     ONE fused Triton kernel (`lstm_fused_fwd_kernel`) that applies the four nonlinearities,
     updates c and h, and overwrites the pre-activations with the activations, which is
     all backward needs;
@@ -29,8 +30,8 @@ import triton
 import triton.language as tl
 
 from . import graphs
-from .common import (as_given, compute_dtype, input_projection, load_gates, lstm_cell, prepare,
-                     state_history, store_gates, tanh)
+from .common import (as_given, compute_dtype, gemm, gemm_operand, input_projection, load_gates, lstm_cell,
+                     mixed_gemm, prepare, state_history, store_gates, tanh)
 
 
 @triton.jit
@@ -44,7 +45,7 @@ def _cells(N, H, BLOCK: tl.constexpr):
 
 @triton.jit
 def lstm_fused_fwd_kernel(
-    g_ptr,       # (B, 4H) in: gate pre-activations; out: activations i, f, g, o
+    g_ptr,       # (B, 4H) compute dtype; in: gate pre-activations; out: activations i, f, g, o
     c_prev_ptr,  # (B, H) c_{t-1}, compute dtype (fp32 / fp64)
     h_ptr,       # (B, H) out: h_t, input dtype
     c_ptr,       # (B, H) out: c_t, compute dtype
@@ -72,9 +73,9 @@ def lstm_fused_bwd_kernel(
     c_prev_ptr,  # (B, H) c_{t-1}, compute dtype
     c_ptr,       # (B, H) c_t, compute dtype
     dho_ptr,     # (B, H) rows stride_dho apart: dL/dout_t from above (unused if not HAS_DHO)
-    dh_ptr,      # (B, H) dL/dh_t carried back through W_hh from step t+1
+    dh_ptr,      # (B, H) compute dtype: dL/dh_t carried back through W_hh from step t+1
     dc_ptr,      # (B, H) in: dL/dc_t from step t+1; out: dL/dc_{t-1}
-    dg_ptr,      # (B, 4H) out: dL/d(pre-activations)
+    dg_ptr,      # (B, 4H) out: dL/d(pre-activations), input dtype (a GEMM operand)
     N,           # B * H
     H,
     stride_dho,
@@ -120,7 +121,8 @@ def _check_step(name, t, shape, dtype=None):
 def lstm_fused_fwd(gates, c_prev, h_out=None, c_out=None):
     """One forward step. gates (B, 4H) holds x_t W_ih^T + h_{t-1} W_hh^T + b and is
     overwritten with the activations (i, f, g, o); c_prev (B, H) is the cell state in
-    the compute dtype (fp32, or fp64 for fp64 gates). Returns (h_t, c_t)."""
+    the compute dtype (fp32, or fp64 for fp64 gates). h_out (B, H), any float dtype
+    (default gates'), receives h_t. Returns (h_t, c_t)."""
     B, H4 = gates.shape
     H = H4 // 4
     _check_step("gates", gates, (B, 4 * H))
@@ -129,7 +131,7 @@ def lstm_fused_fwd(gates, c_prev, h_out=None, c_out=None):
         h_out = torch.empty(B, H, dtype=gates.dtype, device=gates.device)
     if c_out is None:
         c_out = torch.empty_like(c_prev)
-    _check_step("h_out", h_out, (B, H), gates.dtype)
+    _check_step("h_out", h_out, (B, H))
     _check_step("c_out", c_out, (B, H), c_prev.dtype)
     N = B * H
     BLOCK = _block(N)
@@ -141,7 +143,8 @@ def lstm_fused_bwd(gates, c_prev, c, dh, dc, dgates=None, dh_out=None):
     """One backward step. gates: the activations saved by `lstm_fused_fwd`; c_prev, c:
     c_{t-1}, c_t; dh (B, H): gradient reaching h_t through the recurrence; dh_out (B, H),
     optional, any row stride: gradient reaching h_t from the output sequence; dc (B, H):
-    dL/dc_t, overwritten with dL/dc_{t-1}. Returns (dgates (B, 4H), dc)."""
+    dL/dc_t, overwritten with dL/dc_{t-1}; dgates (B, 4H), any float dtype (default
+    gates'), receives dL/d(pre-activations). Returns (dgates, dc)."""
     B, H4 = gates.shape
     H = H4 // 4
     _check_step("gates", gates, (B, 4 * H))
@@ -150,7 +153,7 @@ def lstm_fused_bwd(gates, c_prev, c, dh, dc, dgates=None, dh_out=None):
     _check_step("dh", dh, (B, H))
     if dgates is None:
         dgates = torch.empty_like(gates)
-    _check_step("dgates", dgates, (B, 4 * H), gates.dtype)
+    _check_step("dgates", dgates, (B, 4 * H))
     if dh_out is not None:
         if tuple(dh_out.shape) != (B, H) or dh_out.stride(1) != 1:
             raise ValueError(f"dh_out must be (B, H) = {(B, H)} with unit column stride")
@@ -166,50 +169,61 @@ def lstm_fused_bwd(gates, c_prev, c, dh, dc, dgates=None, dh_out=None):
 # the time loops: run eagerly, or captured once per shape and replayed (graphs.py)
 
 def forward_loop(gates, hs, cs, w_hh):
-    """gates (T, B, 4H): xw on entry, activations on exit; hs (T+1, B, H) and
-    cs (T+1, B, H) hold h0/c0 in slot 0 and receive h_t/c_t in slot t+1."""
+    """gates (T, B, 4H), compute dtype: xw on entry, activations on exit; hs (T+1, B, H)
+    and cs (T+1, B, H) hold h0/c0 in slot 0 and receive h_t/c_t in slot t+1; w_hh as
+    `common.gemm_operand` gives it."""
     T = gates.shape[0]
     w_hh_t = w_hh.t()  # (H, 4H) view, no copy: cuBLAS reads it transposed
     for t in range(T):
-        gates[t].addmm_(hs[t], w_hh_t)  # (B, 4H) += (B, H) @ (H, 4H)
+        gemm(hs[t], w_hh_t, gates[t], c=gates[t])  # (B, 4H) += (B, H) @ (H, 4H)
         lstm_fused_fwd(gates[t], cs[t], hs[t + 1], cs[t + 1])
 
 
 def backward_loop(gates, cs, dout, dh, dc, dgates, w_hh):
     """Reverse time. dout (B, T, H); dh (B, H) starts as dL/dh_T and ends as dL/dh0;
-    dc (B, H) starts as dL/dc_T and ends as dL/dc0; dgates (T, B, 4H) is filled."""
+    dc (B, H) starts as dL/dc_T and ends as dL/dc0, both in the compute dtype; dgates
+    (T, B, 4H) is filled; w_hh as `common.gemm_operand` gives it."""
     T = gates.shape[0]
     for t in range(T - 1, -1, -1):
         lstm_fused_bwd(gates[t], cs[t], cs[t + 1], dh, dc, dgates[t], dh_out=dout[:, t])
-        torch.mm(dgates[t], w_hh, out=dh)  # (B, 4H) @ (4H, H) -> (B, H): dL/dh_{t-1}
+        gemm(dgates[t], w_hh, dh)  # (B, 4H) @ (4H, H) -> (B, H): dL/dh_{t-1}
 
 
 def _loop_graph(loop, T, B, H, dtype, cdtype, device):
     """The captured `forward_loop` or `backward_loop` for this shape, with its buffers."""
+    w_dtype = dtype if mixed_gemm(device, dtype) else cdtype  # what gemm_operand(w_hh) gives
+
     def buffers():
         z = partial(torch.zeros, dtype=dtype, device=device)
-        bufs = dict(gates=z(T, B, 4 * H), cs=z(T + 1, B, H, dtype=cdtype), w_hh=z(4 * H, H))
+        bufs = dict(gates=z(T, B, 4 * H, dtype=cdtype), cs=z(T + 1, B, H, dtype=cdtype),
+                    w_hh=z(4 * H, H, dtype=w_dtype))
         if loop is forward_loop:
             bufs.update(hs=z(T + 1, B, H))
         else:
-            bufs.update(dout=z(B, T, H), dh=z(B, H), dc=z(B, H, dtype=cdtype), dgates=z(T, B, 4 * H))
+            bufs.update(dout=z(B, T, H), dh=z(B, H, dtype=cdtype), dc=z(B, H, dtype=cdtype),
+                        dgates=z(T, B, 4 * H))
         return bufs
 
-    return graphs.get_graph((loop.__name__, T, B, H, dtype), device, buffers, loop)
+    # cuBLAS picks its kernels, TF32 or not, when the loop is captured: a change of these
+    # flags must capture anew
+    m = torch.backends.cuda.matmul
+    flags = (m.allow_tf32, m.allow_fp16_reduced_precision_reduction, m.allow_bf16_reduced_precision_reduction)
+    return graphs.get_graph((loop.__name__, T, B, H, dtype, *flags), device, buffers, loop)
 
 
 def recurrent_backward(saved, dout, dh_T, dc_T, needs, use_cuda_graph):
     """Backward over time of a single-layer LSTM whose forward saved `saved`: x_tm
-    (T, B, I), hs (T+1, B, H), cs (T+1, B, H), gates (T, B, 4H) activations, w_ih, w_hh.
+    (T, B, I), hs (T+1, B, H), cs (T+1, B, H), gates (T, B, 4H) activations (compute dtype),
+    w_ih, w_hh.
     needs: which of (x, h0, c0, w_ih, w_hh, b_ih, b_hh) want a gradient. Returns those
     seven gradients, None where not needed."""
     x_tm, hs, cs, gates, w_ih, w_hh = saved
     T, B, I = x_tm.shape
     H = w_hh.shape[1]
-    dtype, cdtype = gates.dtype, cs.dtype
+    dtype, cdtype = w_hh.dtype, cs.dtype
     # materialized grads may be expanded zeros or come in another dtype
     dout = dout.to(dtype).contiguous()                 # (B, T, H)
-    dh_T = dh_T.to(dtype).reshape(B, H)                # (B, H)
+    dh_T = dh_T.to(cdtype).reshape(B, H)               # (B, H)
     dc_T = dc_T.to(cdtype).reshape(B, H)               # (B, H)
 
     if graphs.graphs_enabled(gates.device, use_cuda_graph):
@@ -222,8 +236,8 @@ def recurrent_backward(saved, dout, dh_T, dc_T, needs, use_cuda_graph):
     else:
         dh0 = dh_T.clone()  # updated in place, step by step, into dL/dh0
         dc0 = dc_T.clone()
-        dgates = torch.empty_like(gates)  # (T, B, 4H)
-        backward_loop(gates, cs, dout, dh0, dc0, dgates, w_hh)
+        dgates = torch.empty(gates.shape, dtype=dtype, device=gates.device)  # (T, B, 4H)
+        backward_loop(gates, cs, dout, dh0, dc0, dgates, gemm_operand(w_hh))
 
     dg2 = dgates.view(T * B, 4 * H)  # (T*B, 4H): every step's gradient as one big GEMM operand
     dx = dw_ih = dw_hh = db = None
@@ -235,7 +249,7 @@ def recurrent_backward(saved, dout, dh_T, dc_T, needs, use_cuda_graph):
         dw_hh = dg2.t() @ hs[:T].reshape(T * B, H)  # (4H, H): h_{t-1} for every step t
     if needs[5] or needs[6]:
         db = dg2.sum(0, dtype=cdtype).to(dtype)  # (4H,), reduced in fp32 for half inputs
-    return (dx, dh0 if needs[1] else None, dc0.to(dtype) if needs[2] else None,
+    return (dx, dh0.to(dtype) if needs[1] else None, dc0.to(dtype) if needs[2] else None,
             dw_ih, dw_hh, db if needs[5] else None, db if needs[6] else None)
 
 
@@ -262,9 +276,9 @@ class LSTMFusedFunction(torch.autograd.Function):
             cs = g.buf.cs.clone() if save else g.buf.cs
             gates = g.buf.gates.clone() if save else None
         else:
-            gates = input_projection(x_tm, w_ih, b_ih, b_hh)  # (T, B, 4H)
+            gates = input_projection(x_tm, w_ih, b_ih, b_hh)  # (T, B, 4H), compute dtype
             hs, cs = state_history(h0, c0, T, cdtype)         # (T+1, B, H) each
-            forward_loop(gates, hs, cs, w_hh)
+            forward_loop(gates, hs, cs, gemm_operand(w_hh))
 
         out = hs[1:].transpose(0, 1).contiguous()  # (B, T, H) batch-first, like nn.LSTM
         if save:

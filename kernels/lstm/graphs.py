@@ -16,8 +16,11 @@ import torch
 
 from .common import INTERPRETED
 
-_GRAPH_CACHE = OrderedDict()
-GRAPH_CACHE_SIZE = 4  # graphs own their buffers: a few shapes' worth, oldest dropped first
+_GRAPH_CACHE = OrderedDict()  # key -> CapturedLoop, least recently used first
+# per loop (key[0]): enough for every shape one training run meets (train and eval batch
+# sizes, a few sequence lengths), each captured once; graphs own their buffers, so the
+# least recently used one goes beyond that
+GRAPH_CACHE_SIZE = 8
 
 
 def clear_graph_cache():
@@ -57,19 +60,22 @@ class CapturedLoop:
 
 def get_graph(key, device, make_buffers, body):
     """The cached CapturedLoop for `key`, captured on first use from `make_buffers()` (a
-    dict of tensors on `device`) and `body`. `key` must name everything the buffers'
-    shapes depend on; the device is added to it."""
+    dict of tensors on `device`) and `body`. `key` starts with the loop's name and must name
+    everything the capture depends on (the buffers' shapes and dtypes, the math flags the
+    GEMMs were chosen under); the device is added to it. Each loop keeps its
+    GRAPH_CACHE_SIZE most recently used keys."""
     key = (*key, str(device))
     g = _GRAPH_CACHE.get(key)
-    if g is None:
-        # streams and the capture belong to the tensors' GPU (not necessarily the current one)
-        with torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext():
-            g = CapturedLoop(make_buffers(), body)
-        _GRAPH_CACHE[key] = g
-        while len(_GRAPH_CACHE) > GRAPH_CACHE_SIZE:
-            _GRAPH_CACHE.popitem(last=False)
-    else:
+    if g is not None:
         _GRAPH_CACHE.move_to_end(key)
+        return g
+    # streams and the capture belong to the tensors' GPU (not necessarily the current one)
+    with torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext():
+        g = CapturedLoop(make_buffers(), body)
+    _GRAPH_CACHE[key] = g
+    same_loop = [k for k in _GRAPH_CACHE if k[0] == key[0]]  # oldest first
+    for k in same_loop[:-GRAPH_CACHE_SIZE]:
+        del _GRAPH_CACHE[k]
     return g
 
 
