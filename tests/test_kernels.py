@@ -404,11 +404,62 @@ def test_cpu_tensors_without_interpreter_rejected(monkeypatch):
         lstm_fused(x, state, w_ih, w_hh, b_ih, b_hh)
 
 
-@pytest.mark.skipif(not INTERPRETED, reason="interpreter-only guard")
-def test_persistent_barrier_refused_in_interpreter():
-    # a spin-wait across programs would hang the interpreter (it runs programs in turn)
-    with pytest.raises(ValueError, match="interpreter"):
-        persistent_config(4, 40, torch.float32, torch.device("cpu"), block_h=16)
+def _persistent_with(**opts):
+    def fn(*a):
+        return lstm_persistent(*a, **opts)
+    fn.__name__ = f"lstm_persistent{opts}"
+    return fn
+
+
+# the persistent kernel's step code in each layout, forward and gradients (backward reads the
+# saved activations and histories) against the reference, float64 and float32:
+# - barrier-free with the dot split over 2 K slices (rank-3 dot, h reshaped on chip);
+# - the barrier layout with one program: h_t round-trips through global memory, the barrier
+#   counts to 1, K covered by two slice widths (H=70, 2 slices: 32 + 16 wide, 96 >= 70);
+# - the barrier layout over 3 unit slices x 2 batch slices with T = 1 (no barrier to wait
+#   at): the W / xW gathers and stores of programs past the first, masked tails;
+# - four per-gate dots instead of the merged one.
+PERSISTENT_LAYOUTS = [
+    pytest.param(3, 5, 2, 37, dict(k_slices=2), id="free-S2"),
+    pytest.param(3, 4, 2, 70, dict(barrier=True, k_slices=2), id="barrier-1prog-S2-KS32+16"),
+    pytest.param(19, 1, 3, 40, dict(block_h=16, block_b=16, k_slices=1), id="barrier-6prog-T1"),
+    pytest.param(18, 1, 3, 37, dict(block_h=16, k_slices=2), id="barrier-6prog-T1-S2"),
+    pytest.param(3, 4, 2, 21, dict(gate_dots=True), id="free-gate-dots"),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["fp64", "fp32"])
+@pytest.mark.parametrize("B,T,I,H,opts", PERSISTENT_LAYOUTS)
+def test_persistent_layouts_match_reference(B, T, I, H, opts, dtype):
+    check_against_reference(_persistent_with(**opts), B, T, I, H, dtype, seed=H)
+
+
+def test_persistent_config_k_split():
+    cfg = persistent_config(3, 70, torch.float32, DEVICE, barrier=True, k_slices=2)
+    assert (cfg.k_slices, cfg.ks1, cfg.ks2, cfg.grid, cfg.use_barrier) == (2, 32, 16, (1, 1), True)
+    b, h, hp, bar, warps = cfg  # the 5-tuple the GPU check scripts unpack
+    assert (b, h, hp, bar, warps) == (16, 128, 128, True, 2)
+    assert persistent_config(18, 37, torch.float32, DEVICE, block_h=16).grid == (2, 3)
+
+
+@pytest.mark.skipif(not INTERPRETED, reason="the interpreter runs programs in turn: a barrier cannot complete")
+def test_persistent_barrier_times_out_with_a_clear_error():
+    # 2 unit slices x T=3: program 0 waits at step 0's barrier for program 1, which the
+    # interpreter only starts once program 0 has finished: only the spin bound ends the wait
+    from kernels.lstm.persistent import launch_persistent
+    B, T, H = 2, 3, 20
+    x, (h0, c0), w_ih, w_hh, b_ih, b_hh = make_inputs(B, T, 3, H, torch.float32)
+    with pytest.raises(RuntimeError, match=r"grid barrier timed out for B=2, H=20.*lstm_fused"):
+        lstm_persistent(x, (h0, c0), w_ih, w_hh, b_ih, b_hh, block_h=16, spin_limit=3)
+    # the flag, seen directly: set on time-out, and the counter saw every arrival
+    cfg = persistent_config(B, H, torch.float32, DEVICE, block_h=16)
+    xw = torch.zeros(T, B, 4 * H)
+    out = torch.empty(T, B, H)
+    hT, cT = torch.empty(B, H), torch.empty(B, H)
+    sync = torch.zeros(2, dtype=torch.int32)
+    with pytest.raises(RuntimeError):
+        launch_persistent(cfg, xw, w_hh, h0, c0, out, hT, cT, spin_limit=2, sync=sync)
+    assert sync.tolist() == [2 * (T - 1), 1]  # both programs arrived at T-1 barriers; flag set
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,226 +1,213 @@
 """Persistent LSTM forward: the whole time loop inside one Triton launch, W_hh on chip.
 
-The per-step path (fused.py) pays one GEMM launch and one kernel launch per step and
-re-reads W_hh from L2 every step. Here each program loads its slice of W_hh once,
-keeps it on chip for all T steps, and loops over time itself. Two layouts:
+The per-step path (fused.py) pays a GEMM and a kernel launch per step and re-reads W_hh
+every step. Here each program loads its slice of W_hh once and loops over time itself.
+A step is ONE dot: the four gates of a program's BLOCK_H units are the N = 4*BLOCK_H
+columns of one operand, interleaved (column 4j + gate), gathered from nn.LSTM's W_hh by
+the load index (no host-side permutation); the (BLOCK_B, N) result is split into i, f, g,
+o by a reshape to (BLOCK_B, BLOCK_H, 2, 2) and two tl.split. Two layouts share the code:
 
-* barrier-free (``n_h == 1``): one program per slice of BLOCK_B = 16 batch rows holds ALL
-  of W_hh (4 x H x H) and the full state of its rows, so programs never talk to each other.
-  On a GPU this covers 4*HP*HP*bytes <= 128 KiB, HP = next power of two >= H:
-  H <= 128 for fp16/bf16, H <= 64 for fp32, any B. In the CPU interpreter (no size limit
-  that matters) it is used for every H; it is the path the interpreter tests check.
-* grid barrier (``n_h > 1``, GPU only): programs split the hidden units into slices of
-  BLOCK_H = 16 (all four gates of those units, W slice 4 x HP x 16 on chip) and each
-  step ends with an atomic arrive-and-spin barrier across all programs, after which
-  every program reads the full h_t back from global memory (L2). Triton has no grid
-  sync, and a spin barrier is only safe when every program is resident at once, so the
-  launcher refuses grids larger than the SM count. Covers 4*HP*16*bytes <= 128 KiB
-  (H <= 1024 for fp16/bf16, H <= 512 for fp32) while cdiv(B, BLOCK_B) * cdiv(H, 16)
-  programs fit on the SMs with a (BLOCK_B x HP) h tile of at most 16K elements
-  (BLOCK_B in 16, 32, 64). On a 132-SM H100 that is, for fp16/bf16: H = 256: B <= 512;
-  H = 384: B <= 160; H = 512: B <= 128; H = 768 or 1024: B <= 32; for fp32: H = 128:
-  B <= 1024; H = 256: B <= 512; H = 512: B <= 128 (other H: `persistent_config` decides).
-  The CPU interpreter runs programs one after another, so a spin-wait would hang
-  there: this path is never taken there (the GPU tests check it).
+* barrier-free (a program owns BLOCK_B = 16 batch rows and ALL of W_hh; h stays on chip):
+  on a GPU when 4*HP*HP*bytes <= 128 KiB (HP = next power of two >= H: H <= 128 for
+  fp16/bf16, H <= 64 for fp32); in the CPU interpreter for every H. K <= 128: a 2-D dot,
+  Triton splits N over the warps (warpsPerCTA [1, num_warps]).
+* grid barrier (GPU; 16 units, N = 64, per program): K = H is long and N short, so the
+  dot is split over K: a rank-3 dot (S, BLOCK_B, KS) @ (S, KS, N), num_warps = S, then
+  tl.sum over the slice axis. Triton puts every warp of a rank-3 dot on the batch axis
+  (warpsPerCTA [S, 1, 1]): one K slice per warp, none repeats another's work. K is
+  covered by slices of two power-of-two widths (H = 768, S = 8: 64 + 32 wide), not
+  padded to the next power of two. Each step ends with an arrive-and-spin barrier over
+  all programs; every program then re-reads h_t from global memory (.cg: L2). The next
+  step's xW_ih tile is loaded before the barrier (Triton does not pipeline a loop holding
+  a spin); no barrier after the last step.
 
-Shapes outside these bounds raise ValueError (use `lstm_fused`).
+The spin is only safe when every program is resident. On the GPU the barrier layout is
+launched cooperatively where triton offers it (`launch_cooperative_grid`: the driver
+refuses a grid that cannot be co-resident), grids beyond the SM count are refused, and
+the spin is bounded (SPIN_LIMIT polls, each an L2 round trip: seconds, against
+microseconds for a healthy step). A program that gives up sets a flag and never waits
+again; the launcher then raises RuntimeError naming the shape and pointing to lstm_fused
+(model.kernel=fused). It raises rather than falling back: the outputs are void, and
+another tenant on the GPU (MPS, a sanitizer, a persistent kernel) is worth knowing of.
+Reading the flag costs one host sync per forward, on the barrier layout only. The
+interpreter runs programs in turn, so there a multi-program barrier always times out:
+the tests use that for the time-out path, and check the barrier step code with one
+program (the barrier counts to 1) and with T = 1 over several programs.
 
-Backward: the kernel is forward-only. When gradients are needed it also saves the gate
-activations and the cell states, and `lstm_persistent`'s backward is fused.py's
-`recurrent_backward` (one fused kernel + one GEMM per step, CUDA-graph replayed): hence
-this module imports fused, and common for everything else.
+Expected on sm_90 (triton 3.9 AOT compile for GPUTarget("cuda", 90, 32), no GPU; triton
+3.6 may differ): fp16 B=16 H=768: 48 programs x 8 warps, warpsPerCTA [8, 1, 1], 48
+mma.sync m16n8k16 per warp per step, W in shared memory (local_load each step), shared
+114688 B, 255 registers + 40 B stack; H=1024: 16 warps, 163840 B, 128 regs + 256 B stack;
+H=512 B=64: 8 warps, 228 regs, no stack. Barrier-free fp16 H=128: 16 warps, [1, 16],
+147456 B, 128 regs + 192 B stack; fp32 H=64 (FMA dot): 255 regs + 800 B stack.
+
+Shapes outside these bounds raise ValueError (use `lstm_fused`). Forward only: with
+gradients it also saves the activations (in place of the input projection) and the h / c
+histories, and the backward is fused.py's `recurrent_backward` (hence the import).
 """
+
+from collections import namedtuple
 
 import torch
 import triton
-import triton.language as tl
 
-from .common import (INTERPRETED, as_given, compute_dtype, input_projection, lstm_cell, prepare,
-                     state_history, store_gates)
+from .common import INTERPRETED, as_given, compute_dtype, input_projection, prepare
 from .fused import recurrent_backward
+from .persistent_kernel import lstm_persistent_fwd_kernel
 
 W_ON_CHIP_BYTES = 128 * 1024  # per-program W_hh slice budget (H100: 227 KiB shared memory per SM)
-H_TILE_ELEMS = 16 * 1024      # largest (BLOCK_B, HP) h operand a program loads per step
+H_TILE_ELEMS = 16 * 1024      # largest (BLOCK_B, K) h operand a program loads per step
+SPIN_LIMIT = 1 << 22          # barrier polls before a program gives up on the others
+W_SLICE_BYTES = 12 * 1024     # barrier layout: per-warp W slice that sets the K-split count
 
 
-@triton.jit
-def _mm(a, b, IEEE: tl.constexpr):
-    # fp32 dots default to tf32 on tensor cores; the LSTM must match fp32 nn.LSTM
-    if IEEE:
-        return tl.dot(a, b, input_precision="ieee")
-    else:
-        return tl.dot(a, b)
+class PersistentConfig(namedtuple("PersistentConfig", "block_b block_h hp use_barrier num_warps")):
+    """Unpacks as (BLOCK_B, BLOCK_H, HP, use_barrier, num_warps); also carries k_slices (S),
+    ks1, ks2 (the K-slice widths), grid, n_programs and cooperative."""
 
 
-@triton.jit
-def lstm_persistent_fwd_kernel(
-    xw_ptr,     # (T, B, 4H) x W_ih^T + b_ih + b_hh, time-major
-    w_ptr,      # (4H, H) W_hh, nn.LSTM layout
-    hs_ptr,     # (T+1, B, H) in: h0 at slot 0; out: h_t at slot t+1
-    cs_ptr,     # (T+1, B, H) compute dtype; in: c0 at slot 0; out: c_t at slot t+1
-    gates_ptr,  # (T, B, 4H) out: activations i, f, g, o (only if SAVE)
-    bar_ptr,    # (1,) int32 zeroed arrival counter (only if USE_BARRIER)
-    T, B, H,
-    BLOCK_B: tl.constexpr,      # batch rows per program
-    BLOCK_H: tl.constexpr,      # hidden units per program (== HP when not USE_BARRIER)
-    HP: tl.constexpr,           # next power of two >= H: the K extent of h @ W_hh^T
-    USE_BARRIER: tl.constexpr,
-    SAVE: tl.constexpr,
-    IEEE: tl.constexpr,
-):
-    pid_b = tl.program_id(0)
-    pid_h = tl.program_id(1)
-    rb = pid_b * BLOCK_B + tl.arange(0, BLOCK_B)  # batch rows of this program
-    rj = pid_h * BLOCK_H + tl.arange(0, BLOCK_H)  # hidden units of this program
-    rk = tl.arange(0, HP)                         # every hidden unit: the reduction axis
-    mb = rb < B
-    mj = rj < H
-    mk = rk < H
-    acc = cs_ptr.dtype.element_ty
-    dt = hs_ptr.dtype.element_ty
-
-    # W_hh^T restricted to our units, one (HP, BLOCK_H) tile per gate: [k, j] = W_hh[gate*H + j, k].
-    # Loaded once and reused for all T steps: this is the point of the persistent kernel.
-    w_off = rj[None, :] * H + rk[:, None]
-    w_mask = mk[:, None] & mj[None, :]
-    w_i = tl.load(w_ptr + w_off, mask=w_mask, other=0.0)
-    w_f = tl.load(w_ptr + H * H + w_off, mask=w_mask, other=0.0)
-    w_g = tl.load(w_ptr + 2 * H * H + w_off, mask=w_mask, other=0.0)
-    w_o = tl.load(w_ptr + 3 * H * H + w_off, mask=w_mask, other=0.0)
-
-    s_off = rb[:, None] * H + rj[None, :]        # (BLOCK_B, BLOCK_H): our cells in a (B, H) slab
-    s_mask = mb[:, None] & mj[None, :]
-    k_off = rb[:, None] * H + rk[None, :]        # (BLOCK_B, HP): whole state rows in a (B, H) slab
-    k_mask = mb[:, None] & mk[None, :]
-    g_off = rb[:, None] * (4 * H) + rj[None, :]  # (BLOCK_B, BLOCK_H): gate i of our cells in (B, 4H)
-
-    c = tl.load(cs_ptr + s_off, mask=s_mask, other=0.0).to(acc)
-    h = tl.load(hs_ptr + k_off, mask=k_mask, other=0.0)  # (BLOCK_B, HP) h_{t-1}, padded with 0
-
-    # per-step base pointers advance by pointer arithmetic (64-bit), so T*B*4H may exceed 2^31
-    xw_t = xw_ptr
-    g_t = gates_ptr
-    hs_t = hs_ptr + B * H
-    cs_t = cs_ptr + B * H
-    for t in range(T):
-        zi = tl.load(xw_t + g_off, mask=s_mask, other=0.0).to(acc) + _mm(h, w_i, IEEE).to(acc)
-        zf = tl.load(xw_t + H + g_off, mask=s_mask, other=0.0).to(acc) + _mm(h, w_f, IEEE).to(acc)
-        zg = tl.load(xw_t + 2 * H + g_off, mask=s_mask, other=0.0).to(acc) + _mm(h, w_g, IEEE).to(acc)
-        zo = tl.load(xw_t + 3 * H + g_off, mask=s_mask, other=0.0).to(acc) + _mm(h, w_o, IEEE).to(acc)
-        i, f, g, o, c, hn = lstm_cell(zi, zf, zg, zo, c)
-        hn = tl.where(s_mask, hn, 0.0)  # padded units must stay exactly 0: they feed the next dot
-
-        tl.store(hs_t + s_off, hn.to(dt), mask=s_mask)
-        tl.store(cs_t + s_off, c, mask=s_mask)
-        if SAVE:
-            store_gates(g_t + g_off, H, s_mask, i, f, g, o)
-
-        if USE_BARRIER:
-            # every program needs all of h_t before step t+1. All our threads' stores are
-            # issued (CTA barrier), one thread arrives with release semantics, then spins
-            # with acquire loads until all programs have arrived for this step.
-            tl.debug_barrier()
-            target = (t + 1) * tl.num_programs(0) * tl.num_programs(1)
-            cnt = tl.atomic_add(bar_ptr, 1, sem="acq_rel", scope="gpu") + 1
-            while cnt < target:
-                cnt = tl.atomic_add(bar_ptr, 0, sem="acquire", scope="gpu")
-            tl.debug_barrier()
-            # .cg: read through L2, never a stale L1 line
-            h = tl.load(hs_t + k_off, mask=k_mask, other=0.0, cache_modifier=".cg")
-        else:
-            h = hn.to(dt)  # BLOCK_H == HP: we own whole state rows, h never leaves the chip
-
-        xw_t += 4 * B * H
-        g_t += 4 * B * H
-        hs_t += B * H
-        cs_t += B * H
+def _k_split(H, S, use_barrier, HP):
+    if not use_barrier:
+        return HP // S, 0
+    w = triton.cdiv(triton.cdiv(H, S), 16) * 16  # per-slice width, a multiple of the MMA's k
+    ks1 = triton.next_power_of_2(w) // 2 if w & (w - 1) else w
+    rest = w - ks1
+    return ks1, (max(16, triton.next_power_of_2(rest)) if rest else 0)
 
 
-def _num_warps(block_b, block_h, HP, nbytes):
-    # with too few warps the compiler hoists the loop-invariant W_hh operands into
-    # registers and spills them; more warps spread a large W slice over more registers
-    # (ptxas's report for each configuration: kernels/NOTES.md)
-    elems = 4 * HP * block_h
-    if block_b > 16:
-        return 8
-    if elems >= 32768 or (elems >= 16384 and nbytes >= 4):
-        return 16
-    return 8
+def _cooperative_supported():
+    from triton.backends.nvidia.compiler import CUDAOptions
+    return "launch_cooperative_grid" in getattr(CUDAOptions, "__dataclass_fields__", {})
 
 
-def persistent_config(B, H, dtype, device, block_b=None, block_h=None):
-    """Choose (BLOCK_B, BLOCK_H, HP, use_barrier, num_warps) or raise ValueError when the
-    persistent kernel does not cover this shape. block_b / block_h override (tests)."""
+def persistent_config(B, H, dtype, device, block_b=None, block_h=None, *, barrier=None, k_slices=None,
+                      gate_dots=None):
+    """The persistent kernel's configuration for (B, H, dtype) on `device`, a PersistentConfig;
+    ValueError when the kernel does not cover the shape. block_b, block_h, barrier and
+    k_slices override the choice (tests: the barrier layout runs in the interpreter only
+    with one program, with T = 1, or to time out)."""
     HP = max(16, triton.next_power_of_2(H))
     nbytes = torch.empty((), dtype=dtype).element_size()
     on_gpu = device.type == "cuda" and not INTERPRETED
     if block_h is None:
-        if not on_gpu or 4 * HP * HP * nbytes <= W_ON_CHIP_BYTES:
-            block_h = HP  # barrier-free: one program holds all of W_hh
-        else:
-            block_h = 16
+        block_h = HP if not on_gpu or 4 * HP * HP * nbytes <= W_ON_CHIP_BYTES else 16
     if block_h != HP and block_h not in (16, 32, 64):
         raise ValueError(f"block_h must be 16, 32, 64 or HP={HP}, got {block_h}")
-    use_barrier = block_h < HP
-    if use_barrier and not on_gpu:
-        raise ValueError("the grid-barrier persistent path needs a CUDA GPU: the Triton "
-                         "interpreter runs programs one at a time and would spin forever")
+    use_barrier = block_h < HP if barrier is None else bool(barrier)
+    if block_h < HP and not use_barrier:
+        raise ValueError(f"block_h={block_h} < HP={HP} splits the hidden units: needs the barrier")
+    if k_slices is None:  # barrier layout: per-warp W slice <= W_SLICE_BYTES, 8 or 16 warps
+        k_slices = 1
+        if use_barrier:
+            need = triton.next_power_of_2(triton.cdiv(H * 4 * block_h * nbytes, W_SLICE_BYTES))
+            k_slices = max(1, min(16, max(8, need), triton.next_power_of_2(H // 16 + 1) // 2))
+    S = k_slices
+    if S & (S - 1) or (not use_barrier and HP // S < 16):
+        raise ValueError(f"k_slices must be a power of two leaving K slices of >= 16, got {S} for HP={HP}")
+    ks1, ks2 = _k_split(H, S, use_barrier, HP)
+    kp = S * (ks1 + ks2)
     n_h = triton.cdiv(H, block_h)
-    if on_gpu and 4 * HP * block_h * nbytes > W_ON_CHIP_BYTES:
+    if on_gpu and kp * 4 * block_h * nbytes > W_ON_CHIP_BYTES:
         raise ValueError(f"persistent LSTM does not cover H={H} in {dtype}: each program's W_hh "
-                         f"slice (4 x {HP} x {block_h}) exceeds {W_ON_CHIP_BYTES // 1024} KiB on chip")
+                         f"slice ({kp} x {4 * block_h}) exceeds {W_ON_CHIP_BYTES // 1024} KiB on chip")
+    n_sm = torch.cuda.get_device_properties(device).multi_processor_count if on_gpu and use_barrier else 0
     if block_b is None:
         block_b = 16
-        if use_barrier:
-            n_sm = torch.cuda.get_device_properties(device).multi_processor_count
-            while triton.cdiv(B, block_b) * n_h > n_sm and block_b < 64:
-                block_b *= 2
-    if on_gpu and block_b * HP > H_TILE_ELEMS:
+        while n_sm and triton.cdiv(B, block_b) * n_h > n_sm and block_b < 64:
+            block_b *= 2
+    if on_gpu and block_b * kp > H_TILE_ELEMS:
         raise ValueError(f"persistent LSTM does not cover B={B}, H={H}: fitting the grid on the SMs "
-                         f"needs {block_b} batch rows per program, and a ({block_b} x {HP}) h tile per "
+                         f"needs {block_b} batch rows per program, and a ({block_b} x {kp}) h tile per "
                          f"step is more than {H_TILE_ELEMS} elements (registers would spill)")
-    if use_barrier:
-        n_sm = torch.cuda.get_device_properties(device).multi_processor_count
-        n_prog = triton.cdiv(B, block_b) * n_h
-        if n_prog > n_sm:
-            raise ValueError(f"persistent LSTM does not cover B={B}, H={H}: the grid barrier needs "
-                             f"all {n_prog} programs resident at once, but the GPU has {n_sm} SMs")
-    num_warps = _num_warps(block_b, block_h, HP, nbytes)
-    return block_b, block_h, HP, use_barrier, num_warps
+    grid = (triton.cdiv(B, block_b), n_h)
+    if n_sm and grid[0] * grid[1] > n_sm:
+        raise ValueError(f"persistent LSTM does not cover B={B}, H={H}: the grid barrier needs "
+                         f"all {grid[0] * grid[1]} programs resident at once, but the GPU has {n_sm} SMs")
+    # barrier layout: one warp per K slice (a rank-3 dot puts every warp on the slice axis);
+    # barrier-free: warps split the N = 4*HP columns, 32 or more each
+    num_warps = (S if S > 1 else 4) if use_barrier else min(16, max(4, 4 * HP // 32))
+    cfg = PersistentConfig(block_b, block_h, HP, use_barrier, num_warps)
+    cfg.k_slices, cfg.ks1, cfg.ks2, cfg.grid, cfg.n_programs = S, ks1, ks2, grid, grid[0] * grid[1]
+    cfg.cooperative = on_gpu and use_barrier and _cooperative_supported()
+    # gate_dots: four per-gate dots instead of the merged one (barrier-free layout: each gate
+    # alone spans the warps); off by default: more spills in the sm_90 compile
+    cfg.gate_dots = bool(gate_dots)
+    if cfg.gate_dots and ks2:
+        raise ValueError("gate_dots needs K covered by one slice width")
+    return cfg
 
 
-def lstm_persistent_fwd(xw, w_hh, hs, cs, gates=None, block_b=None, block_h=None):
-    """Run the recurrence over all T in one launch. xw (T, B, 4H) input projection with
+def persistent_fits(B, H, dtype, device):
+    """Whether `lstm_persistent` covers (B, H, dtype) on `device` with its default
+    configuration (no launch: a cheap check for choosing a kernel)."""
+    try:
+        persistent_config(B, H, dtype, torch.device(device))
+    except ValueError:
+        return False
+    return True
+
+
+def launch_persistent(cfg, xw, w_hh, h0, c0, out, h_T, c_T, hs=None, cs=None, gates=None,
+                      spin_limit=SPIN_LIMIT, sync=None):
+    """One launch of the kernel with configuration `cfg`. xw (T, B, 4H) input projection with
+    biases and out (T, B, H), the h_t, are (T, B, .) views with any strides (a batch-first
+    tensor's transpose is fine); h0, c0 in, h_T, c_T out: (B, H); hs / cs (T+1, B, H)
+    histories or None; gates (xw's strides; xw itself is fine) or None; sync, if given, a
+    zeroed (2,) int32 buffer that receives the barrier's arrival count and time-out flag. Returns the
+    compiled kernel (None in the interpreter); RuntimeError if the grid barrier timed out."""
+    T, B, H = out.shape
+    if gates is not None and gates.stride() != xw.stride():
+        raise ValueError("gates must have xw's strides")
+    if sync is None:
+        sync = torch.zeros(2, dtype=torch.int32, device=xw.device)
+    opts = {"launch_cooperative_grid": True} if cfg.cooperative else {}
+    k = lstm_persistent_fwd_kernel[cfg.grid](
+        xw, xw.stride(0), xw.stride(1), w_hh, h0, c0, out, out.stride(0), out.stride(1), h_T, c_T,
+        out if hs is None else hs, out if cs is None else cs, out if gates is None else gates,
+        sync, T, B, H, spin_limit,
+        BLOCK_B=cfg.block_b, BLOCK_H=cfg.block_h, S=cfg.k_slices, KS1=cfg.ks1, KS2=cfg.ks2,
+        GATE_DOTS=cfg.gate_dots, USE_BARRIER=cfg.use_barrier, HIST=hs is not None, SAVE=gates is not None,
+        IEEE=w_hh.dtype in (torch.float32, torch.float64), num_warps=cfg.num_warps, **opts)
+    if cfg.use_barrier and int(sync[1]):
+        raise RuntimeError(
+            f"lstm_persistent: the grid barrier timed out for B={B}, H={H}, {w_hh.dtype} "
+            f"({cfg.n_programs} programs): not all programs were resident at once (another "
+            f"tenant on the GPU: MPS, a sanitizer, another persistent kernel?). Use lstm_fused "
+            f"(model.kernel=fused) for this run.")
+    return k
+
+
+def lstm_persistent_fwd(xw, w_hh, hs, cs, gates=None, block_b=None, block_h=None, spin_limit=SPIN_LIMIT):
+    """The recurrence alone over all T in one launch. xw (T, B, 4H) input projection with
     biases; w_hh (4H, H); hs (T+1, B, H) / cs (T+1, B, H) with h0 / c0 in slot 0, filled
     with h_t / c_t; gates (T, B, 4H), if given, receives the activations for backward."""
     T, B, H4 = xw.shape
-    H = H4 // 4
-    BLOCK_B, BLOCK_H, HP, use_barrier, num_warps = persistent_config(
-        B, H, xw.dtype, xw.device, block_b, block_h)
-    bar = torch.zeros(1, dtype=torch.int32, device=xw.device)
-    grid = (triton.cdiv(B, BLOCK_B), triton.cdiv(H, BLOCK_H))
-    lstm_persistent_fwd_kernel[grid](
-        xw, w_hh, hs, cs, xw if gates is None else gates, bar, T, B, H,
-        BLOCK_B=BLOCK_B, BLOCK_H=BLOCK_H, HP=HP, USE_BARRIER=use_barrier,
-        SAVE=gates is not None, IEEE=xw.dtype in (torch.float32, torch.float64),
-        num_warps=num_warps)
+    cfg = persistent_config(B, H4 // 4, w_hh.dtype, xw.device, block_b, block_h)
+    h0, c0 = hs[0].clone(), cs[0].clone()  # the kernel rewrites slot 0 from these
+    launch_persistent(cfg, xw, w_hh, h0, c0, hs[1:], hs[T], cs[T], hs, cs, gates, spin_limit)
     return hs, cs
 
 
 class LSTMPersistentFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, block_b, block_h):
-        T = x.shape[1]
-        x_tm = x.transpose(0, 1).contiguous()                     # (T, B, I) time-major
-        xw = input_projection(x_tm, w_ih, b_ih, b_hh)              # (T, B, 4H)
-        hs, cs = state_history(h0, c0, T, compute_dtype(x.dtype))  # (T+1, B, H) each
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, cfg, spin_limit):
+        B, T, _ = x.shape
+        H = w_hh.shape[1]
         save = any(ctx.needs_input_grad[:7])
-        gates = torch.empty_like(xw) if save else None  # (T, B, 4H)
-        lstm_persistent_fwd(xw, w_hh, hs, cs, gates, block_b, block_h)
-        out = hs[1:].transpose(0, 1).contiguous()      # (B, T, H)
-        if save:
-            ctx.save_for_backward(x_tm, hs, cs, gates, w_ih, w_hh)
-        return out, hs[T].clone(), cs[T].to(x.dtype, copy=True)
+        out = x.new_empty(B, T, H)
+        h_T, c_T = x.new_empty(B, H), x.new_empty(B, H)
+        if save:  # backward wants time-major x, activations and histories
+            x_tm = x.transpose(0, 1).contiguous()                   # (T, B, I)
+            xw = input_projection(x_tm, w_ih, b_ih, b_hh)            # (T, B, 4H); becomes the gates
+            hs = x.new_empty(T + 1, B, H)
+            cs = x.new_empty(T + 1, B, H, dtype=compute_dtype(x.dtype))
+            launch_persistent(cfg, xw, w_hh, h0, c0, out.transpose(0, 1), h_T, c_T, hs, cs, xw, spin_limit)
+            ctx.save_for_backward(x_tm, hs, cs, xw, w_ih, w_hh)
+        else:  # (B, T, I) rows projected as they lie: no transpose copy, no histories
+            xw = input_projection(x, w_ih, b_ih, b_hh)               # (B, T, 4H)
+            launch_persistent(cfg, xw.transpose(0, 1), w_hh, h0, c0, out.transpose(0, 1), h_T, c_T,
+                              spin_limit=spin_limit)
+        return out, h_T, c_T
 
     @staticmethod
     def backward(ctx, dout, dh_T, dc_T):
@@ -229,12 +216,15 @@ class LSTMPersistentFunction(torch.autograd.Function):
 
 
 def lstm_persistent(x, state=None, w_ih=None, w_hh=None, b_ih=None, b_hh=None, *,
-                    block_b=None, block_h=None):
+                    block_b=None, block_h=None, barrier=None, k_slices=None, gate_dots=None,
+                    spin_limit=SPIN_LIMIT):
     """`lstm_fused`'s interface and result, with the forward recurrence in one persistent
     launch (see the module docstring for the shapes it covers; others raise ValueError).
-    Backward is the per-step fused backward."""
+    Backward is the per-step fused backward. The keyword options override the launch
+    configuration (`persistent_config`) and the barrier's spin bound."""
     (x, h0, c0, w_ih, w_hh, b_ih, b_hh), three_d = prepare("lstm_persistent", x, state, w_ih, w_hh, b_ih, b_hh)
     # fail on uncovered shapes here, with the shape in the message, not inside autograd
-    persistent_config(x.shape[0], w_hh.shape[1], x.dtype, x.device, block_b, block_h)
-    out, h_T, c_T = LSTMPersistentFunction.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, block_b, block_h)
+    cfg = persistent_config(x.shape[0], w_hh.shape[1], x.dtype, x.device, block_b, block_h,
+                            barrier=barrier, k_slices=k_slices, gate_dots=gate_dots)
+    out, h_T, c_T = LSTMPersistentFunction.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, cfg, spin_limit)
     return out, as_given(h_T, c_T, three_d)
