@@ -158,12 +158,16 @@ def test_plots_with_and_without_diagnostics(tmp_path):
         rows = [{"step": step, "grad_h": [scale ** ((100 - t) / 100) for t in range(100)]} for step in (0, 100)]
         (tmp_path / name / "diagnostics.jsonl").write_text("\n".join(map(json.dumps, rows)) + "\n{broken")
     written = plots.draw(report.build(report.load(tmp_path)), tmp_path / "png")
-    assert sorted(p.name for p in written) == ["grad_through_time.png", "solve_rate.png", "steps_to_solve.png"]
+    # every figure as PNG and PDF; no metrics.jsonl nor forget_unit_mean here: no learning curves, no timescales
+    assert sorted(p.name for p in written) == sorted(f"{n}.{ext}" for n in ("grad_through_time", "solve_rate",
+                                                                           "steps_to_solve", "t50")
+                                                     for ext in ("png", "pdf"))
     assert all(p.stat().st_size > 1000 for p in written)
     for name in ("l100s0", "r100s0"):
         (tmp_path / name / "diagnostics.jsonl").unlink()
     written = plots.draw(report.build(report.load(tmp_path)), tmp_path / "png2")
-    assert sorted(p.name for p in written) == ["solve_rate.png", "steps_to_solve.png"]
+    assert sorted(p.name for p in written) == sorted(f"{n}.{ext}" for n in ("solve_rate", "steps_to_solve", "t50")
+                                                     for ext in ("png", "pdf"))
 
 
 def test_report_imports_no_training_code():
@@ -242,3 +246,24 @@ def test_uncommitted_code_versions_are_told_apart_by_their_source_hash(tmp_path)
     clean = tmp_path / "clean"
     make_run(clean, "c0")
     assert f"commit {COMMIT[:12]} (clean)" in report.render(report.load(clean), "md")
+
+
+def test_capacity_columns_and_matched_parameters(tmp_path):
+    """The capacity the records hold gets its columns; the findings line says the budget was matched only
+    when every run's config set the same model.param_budget."""
+    for model, H, total, rec, state in (("rnn", 140, 20060, 19880, 140), ("lstm", 64, 19970, 19200, 128)):
+        for seed in (0, 1):
+            d = make_run(tmp_path, f"{model}{seed}", model=model, seed=seed, hidden_size=H, n_params=total,
+                         n_params_recurrence=rec, state_size=state, solved_test=model == "lstm")
+            result = json.loads((d / "result.json").read_text())
+            result["config"]["model"]["param_budget"] = 20000
+            (d / "result.json").write_text(json.dumps(result))
+    text = report.render(report.load(tmp_path), "md")
+    header = next(ln for ln in text.splitlines() if ln.startswith("| model"))
+    assert "| T | H | params | recurrence params | state size | solved [95% CI] |" in header
+    assert "| rnn | adding | 100 | 140 | 20060 | 19880 | 140 | 0/2 [0.00, 0.66] |" in text
+    assert "| lstm | adding | 100 | 64 | 19970 | 19200 | 128 | 2/2 [0.34, 1.00] |" in text
+    assert "(matched parameters: model.param_budget=20000, no tuning, 2 seeds)" in text
+    assert "2/2 [0.34, 1.00]" in report.render(report.load(tmp_path), "latex")
+    csv_header = next(ln for ln in report.render(report.load(tmp_path), "csv").splitlines() if ln.startswith("model"))
+    assert csv_header.startswith("model,task,length,hidden_size,n_params,n_params_recurrence,state_size,runs,")

@@ -32,7 +32,8 @@ CAPACITY_NAMES = {"hidden_size": "H", "n_params": "params", "n_params_recurrence
                   "state_size": "state size"}
 MEAN_STATS = [s for s in STATS if s != "steps_to_solve"]  # steps to solve is a median and IQR instead
 TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
-       "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}", "±": r"$\pm$", "∞": r"$\infty$"}
+       "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}", "±": r"$\pm$", "∞": r"$\infty$",
+       "<": "$<$", ">": "$>$"}
 
 
 # ----------------------------------------------------------------------------- cells
@@ -184,7 +185,8 @@ def _md_table(header, rows) -> list[str]:
 
 
 def _tex_escape(s) -> str:
-    return "".join(TEX.get(ch, ch) for ch in str(s)).replace(">=", r"$\geq$")
+    # < and > are not text-mode characters in LaTeX's default font encoding: math mode for them
+    return "".join(TEX.get(ch, ch) for ch in str(s).replace(">=", "\0")).replace("\0", r"$\geq$")
 
 
 def _latex_table(header, rows) -> list[str]:
