@@ -22,7 +22,8 @@ is d_b = end_b - start_b. What one probe records, on a fixed batch from the test
                           i, o, over the real positions only (task.valid: never the padding);
                           forget_timescale = -1/ln(mean f) per unit, its median and max over units;
                           a unit whose mean f is exactly 1 never forgets: its timescale is infinite,
-                          recorded as null with forget_timescale_{median,max}_infinite true
+                          recorded as null with forget_timescale_{median,max}_infinite true;
+                          forget_unit_mean, the (H,) mean f per unit those come from
     gate_hist             counts of each gate's values at the real positions in HIST_BINS equal bins on [0, 1]
     cell_norm[t]          ‖c_t‖ averaged over the sequences real at t, null where none is (recurrences with a cell)
     spectral_radius       of the recurrent matrix (one-tensor states with a square weight_hh)
@@ -100,7 +101,9 @@ def gate_stats(G: dict, valid: torch.Tensor) -> dict:
             out[f"{name}_open"] = (v > 0.9).double().mean().item()
             out[f"{name}_shut"] = (v < 0.1).double().mean().item()
     if "f" in G:
-        out.update(timescale(G["f"].mean(dim=0)))
+        f_unit = G["f"].mean(dim=0)
+        out.update(timescale(f_unit))
+        out["forget_unit_mean"] = f_unit.tolist()  # the report draws the timescales' distribution from it
     out["gate_hist"] = {k: torch.histc(G[k], bins=HIST_BINS, min=0, max=1).long().tolist() for k in GATES if k in G}
     return out
 

@@ -5,7 +5,7 @@
 
 The steps, a module each: load (the records of every run: result.json, meta.json, the sweep's
 multirun.yaml and frontier.json; never the training code, so a sweep made by an old commit stays
-reportable) -> tables (the rows, as numbers) -> render (markdown, LaTeX, CSV) and plots (PNG).
+reportable) -> tables (the rows, as numbers) -> render (markdown, LaTeX, CSV) and plots (PNG, PDF).
 
 The results table has one row per (model, task, T): runs, solve rate, steps to solve (mean ± std over
 the seeds that solved), final test loss over the task's memoryless baseline and, where the runs have

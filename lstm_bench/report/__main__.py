@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--table", choices=("all", "results", "frontier", "lengths"), default="all",
                    help="which table (csv holds one: results unless frontier or lengths)")
     p.add_argument("--out", type=Path, help="write the table here instead of printing it")
-    p.add_argument("--plots", type=Path, metavar="DIR", help="also draw the PNG plots into DIR")
+    p.add_argument("--plots", type=Path, metavar="DIR", help="also draw the figures into DIR, PNG and PDF each")
     p.add_argument("--tune", action="append", default=[], metavar="KEY",
                    help="a swept config key (e.g. train.lr; repeatable): per model, task and T keep the value whose "
                         "runs did best on validation and report its test numbers")

@@ -1,36 +1,44 @@
-"""The report's pictures (PNG), from the rows of the results table, in lstm_bench.figures' style.
+"""The report's figures, each as PNG and PDF, in lstm_bench.figures' style (one look per model everywhere).
 
-    solve_rate.png         solve rate against T, a line per model, a panel per task
-    steps_to_solve.png     steps to solve against T (mean ± std over the seeds that solved)
-    grad_through_time.png  log10 ‖∂L/∂h‖ against the lag k (steps back from the scored step) at one T per
-                           task, every model: the fresh model dashed, the trained one solid (from
-                           diagnostics.jsonl, where the runs have it; records without a lag curve: against t)
-    test_length.png        the test metric against the test length, a line per model (mean ± std over seeds), a
-                           panel per task and training length, the training range shaded (where runs were
-                           tested at other lengths than they trained at)
+    solve_rate         solve rate against T (log axis), a line per model with its 95% Wilson band, a panel
+                       per task; the models' points moved apart by a small factor (figures.dodge) so that
+                       none hides behind another
+    t50                T50 per model and task (the length solved half the time, stats.fit_t50): a dot with
+                       its 95% bootstrap interval, each seed's longest solved T as a faint point behind it;
+                       a censored T50 (every run solved, none did, or the solved and unsolved lengths do not
+                       overlap) drawn as the bound it is, an arrow, never as a dot
+    grad_through_time  the gradient through time against the lag, fresh (dashed) and trained (solid)  } curves.py:
+    learning_curves    the validation metric and loss against the step, median and IQR over seeds    } from each
+    forget_timescales  the forget gate's per-unit timescales at initialisation and after training     } run's files
+    steps_to_solve     steps to solve against T: median and interquartile range over the seeds that solved
+    test_length        the test metric against the test length (where runs were tested at other lengths
+                       than they trained at), the training range shaded
+
+Every figure is built by a function that returns the Figure (None when the records hold nothing for it), so
+a test can read what was drawn; draw() saves them. The numbers are the tables' (tables.py: a solve is the
+test-set verdict, the Wilson interval, steps as median and quartiles, the T50 fits), never recomputed here.
 """
 from __future__ import annotations
 
-import json
 import math
 import sys
 from collections import defaultdict
+from functools import partial
 from pathlib import Path
 
+from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
-from lstm_bench.figures import new_figure, save
-from lstm_bench.report.tables import LengthTable, Row, Tables
+from lstm_bench.figures import BAND_ALPHA, FAINT_ALPHA, LEGEND_SIZE, PANEL, dodge, model_style, panels, save_all
+from lstm_bench.report import curves
+from lstm_bench.report.tables import LengthTable, Results, Row, Tables, fits, setting_text
 
-PANEL = (4.5, 3.6)  # inches per task
-
-
-def _panels(tasks: list[str]):
-    fig, axes = new_figure(1, len(tasks), panel_size=PANEL)
-    return fig, dict(zip(tasks, axes[0]))
+DODGE = 0.3  # the models' points at one T spread over this share of the narrowest gap between lengths...
+DODGE_MAX = 0.08  # ...and over at most this many decades (a single length has no gap)
+ARROW = 1.5  # a censored bound's arrow spans this factor of T
 
 
-def _length_axis(ax, lengths) -> None:
+def length_axis(ax, lengths) -> None:
     """A log axis of T ticked at the lengths that ran, in plain numbers."""
     ticks = sorted(set(lengths))
     ax.set_xscale("log")
@@ -38,131 +46,186 @@ def _length_axis(ax, lengths) -> None:
     ax.set_xticks(ticks, [str(T) for T in ticks])
 
 
-def solve_rate(rows: list[Row], path: Path) -> Path:
-    by = defaultdict(list)
-    for r in rows:
-        by[(r.task, r.label)].append((r.length, r.solve_rate))
-    fig, ax = _panels(sorted({r.task for r in rows}))
-    for (task, label), pts in sorted(by.items()):
-        xs, ys = zip(*sorted(pts))
-        ax[task].plot(xs, ys, marker="o", label=label)
-    for task, a in ax.items():
-        a.set(title=task, xlabel="T", ylabel="solve rate", ylim=(-0.05, 1.05))
-        _length_axis(a, [r.length for r in rows if r.task == task])
-        a.legend(fontsize=8)
-    return save(fig, path)
+def spread(lengths) -> float:
+    """Decades the dodged points of one T spread over: a share of the narrowest gap between the lengths."""
+    logs = sorted({math.log10(T) for T in lengths if T > 0})
+    gaps = [b - a for a, b in zip(logs, logs[1:])]
+    return min(DODGE * min(gaps), DODGE_MAX) if gaps else DODGE_MAX
 
 
-def steps_to_solve(rows: list[Row], path: Path) -> Path:
+def _series(rows: list[Row], task: str) -> dict[str, list[Row]]:
+    """label -> the task's rows of that label, by length: one line each."""
     by = defaultdict(list)
     for r in rows:
-        st = r.stats["steps_to_solve"]
-        if st.n:
-            by[(r.task, r.label)].append((r.length, st.mean, st.std or 0.0))
-    fig, ax = _panels(sorted({r.task for r in rows}))
-    for (task, label), pts in sorted(by.items()):
-        xs, ys, es = zip(*sorted(pts))
-        ax[task].errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=label)
+        if r.task == task:
+            by[r.label].append(r)
+    return {label: sorted(rs, key=lambda r: r.length) for label, rs in sorted(by.items())}
+
+
+def _model_lines(rows: list[Row]):
+    """A panel per task: (figure, {task: axes}, and per model of each task (axes, label, its rows by length,
+    its dodge: lengths -> where to draw them))."""
+    tasks = sorted({r.task for r in rows})
+    fig, ax = panels(tasks)
+    lines = []
+    for task in tasks:
+        series = _series(rows, task)
+        width = spread([r.length for r in rows if r.task == task])
+        lines += [(ax[task], label, rs, partial(dodge, i=i, n=len(series), spread=width))
+                  for i, (label, rs) in enumerate(series.items())]
+    return fig, ax, lines
+
+
+def solve_rate(rows: list[Row]) -> Figure:
+    fig, ax, lines = _model_lines(rows)
+    for a, label, rs, shift in lines:
+        xs = shift([r.length for r in rs])
+        lo, hi = zip(*(r.solve_ci for r in rs))
+        style = model_style(label)
+        a.fill_between(xs, lo, hi, color=style.color, alpha=BAND_ALPHA, lw=0)
+        a.plot(xs, [r.solve_rate for r in rs], **style.line(), ms=5, label=label)
     for task, a in ax.items():
-        a.set(title=task, xlabel="T", ylabel="steps to solve (solved seeds)")
-        _length_axis(a, [r.length for r in rows if r.task == task])
+        a.set(title=task, xlabel="T", ylabel="solve rate (95% Wilson band)", ylim=(-0.03, 1.03))
+        length_axis(a, [r.length for r in rows if r.task == task])
+        a.legend(fontsize=LEGEND_SIZE)
+    return fig
+
+
+def _bound(a, x: float, y: float, direction: int, color: str) -> None:
+    """A censored T50: a bar at the bound x and an arrow pointing the way the true value lies."""
+    a.plot([x], [y], marker="|", ms=10, mew=2, color=color, ls="none")
+    a.annotate("", xy=(x * ARROW ** direction, y), xytext=(x, y),
+               arrowprops=dict(arrowstyle="-|>", color=color, lw=1.5, shrinkA=0, shrinkB=0))
+
+
+def t50(res: Results) -> Figure:
+    rows, fitted = res.rows, fits(res)
+    tasks = sorted({r.task for r in rows})
+    n_models = max(len(_series(rows, task)) for task in tasks)
+    fig, ax = panels(tasks, panel_size=(PANEL[0], 1.2 + 0.45 * n_models))
+    for task in tasks:
+        a, series = ax[task], _series(rows, task)
+        lengths = sorted({r.length for r in rows if r.task == task})
+        ticks = []
+        for y, (label, rs) in enumerate(reversed(series.items())):
+            fit = fitted[(task, rs[0].model, setting_text(res.keys, rs[0].setting))]
+            color = model_style(label).color
+            marker = model_style(label).marker
+            seeds = sorted(fit.longest.items(), key=lambda kv: str(kv[0]))
+            # each seed's longest solved T, spread a little in y; a seed that solved nothing has no point
+            for j, (_, T) in enumerate(seeds):
+                if T > 0:
+                    a.plot([T], [y + 0.25 * (j / max(len(seeds) - 1, 1) - 0.5)], marker=marker, ms=4,
+                           color=color, alpha=FAINT_ALPHA, ls="none")
+            _draw_t50(a, fit, y, color, marker, lengths)
+            unsolved = sum(1 for _, T in seeds if T == 0)
+            ticks.append(f"{label}" + (f"\n({unsolved}/{len(seeds)} seeds: none)" if unsolved else ""))
+        a.set_yticks(range(len(ticks)), ticks, fontsize=8)
+        a.set_ylim(-0.6, len(ticks) - 0.4)
+        length_axis(a, lengths)
+        a.set_xlim(lengths[0] / ARROW ** 1.6, lengths[-1] * ARROW ** 1.6)
+        a.set_title(task)
+        a.set_xlabel("T50 with its 95% interval; faint: each seed's longest solved T", fontsize=8)
+    return fig
+
+
+def _draw_t50(a, fit, y: float, color: str, marker: str, lengths: list[int]) -> None:
+    if fit.kind == "fit":
+        # an interval that runs off the lengths that ran (every or no resample solved) ends in an arrow
+        lo = fit.lo if fit.lo and fit.lo > 0 else lengths[0]
+        hi = fit.hi if fit.hi is not None and math.isfinite(fit.hi) else lengths[-1]
+        a.plot([lo, hi], [y, y], color=color, lw=2)
+        if not (fit.lo and fit.lo > 0):
+            _bound(a, lo, y, -1, color)
+        if fit.hi is None or not math.isfinite(fit.hi):
+            _bound(a, hi, y, +1, color)
+        a.plot([fit.value], [y], marker=marker, ms=8, color=color, mec="white", ls="none")
+        return
+    lo = fit.lo if fit.kind in ("above", "between") else None
+    hi = fit.hi if fit.kind in ("below", "between") else None
+    if lo is not None and hi is not None:  # between two lengths: a bar with a bound at each end
+        a.plot([lo, hi], [y, y], color=color, lw=2, ls=":")
+        for x in (lo, hi):
+            a.plot([x], [y], marker="|", ms=10, mew=2, color=color, ls="none")
+    elif lo is not None:
+        _bound(a, lo, y, +1, color)
+    elif hi is not None:
+        _bound(a, hi, y, -1, color)
+    else:
+        a.text(math.sqrt(lengths[0] * lengths[-1]), y, "n/a", ha="center", va="center", fontsize=8, color=color)
+        return
+    a.text(math.sqrt(lo * hi) if lo and hi else (lo or hi), y + 0.22, fit.text(), ha="center", fontsize=7,
+           color=color)
+
+
+def steps_to_solve(rows: list[Row]) -> Figure:
+    fig, ax, lines = _model_lines(rows)
+    for a, label, rs, shift in lines:
+        pts = [(r.length, r.steps) for r in rs if r.steps.n]
+        if pts:
+            med = [m.median for _, m in pts]
+            err = [[m.median - m.q1 for _, m in pts], [m.q3 - m.median for _, m in pts]]
+            a.errorbar(shift([T for T, _ in pts]), med, yerr=err, **model_style(label).line(), ms=5, capsize=3,
+                       label=label)
+    for task, a in ax.items():
+        a.set(title=task, xlabel="T", ylabel="steps to solve (median, IQR; solved seeds)")
+        length_axis(a, [r.length for r in rows if r.task == task])
         if a.get_legend_handles_labels()[0]:
-            a.legend(fontsize=8)
+            a.legend(fontsize=LEGEND_SIZE)
         else:
             a.text(0.5, 0.5, "nothing solved", ha="center", transform=a.transAxes)
-    return save(fig, path)
+    return fig
 
 
-def _probes(run_dir: Path) -> list[dict]:
-    """The diagnostics probes of a run that carry a gradient curve; [] if there are none or the file is bad."""
-    rows = []
-    try:
-        with open(run_dir / "diagnostics.jsonl") as f:
-            for line in f:
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue  # a half-written last line
-                if isinstance(row, dict) and isinstance(row.get("grad_h"), list) and row["grad_h"]:
-                    rows.append(row)
-    except OSError:
-        return []
-    return rows
-
-
-def _log10(v) -> float:
-    # the diagnostics floor an underflowed norm at float64's smallest normal number
-    return math.log10(max(v, sys.float_info.min)) if isinstance(v, (int, float)) and math.isfinite(v) else math.nan
-
-
-def gradient_curves(rows: list[Row], root: Path) -> dict:
-    """Per task: (T, {label: (first probe, last probe)}) at the T where the most models have
-    diagnostics (the longest such T), from each model's lowest seed that has them."""
-    found = defaultdict(dict)  # (task, T) -> label -> probes
-    for r in rows:
-        for run in sorted(r.runs, key=lambda run: run.result["seed"]):
-            probes = _probes(root / run.path)
-            if probes:
-                found[(r.task, r.length)][r.label] = probes
-                break
-    best = {}
-    for (task, T), curves in found.items():
-        score = (len(curves), T)
-        if task not in best or score > best[task][0]:
-            best[task] = (score, T, curves)
-    return {task: (T, {lab: (p[0], p[-1]) for lab, p in sorted(curves.items())})
-            for task, (_, T, curves) in best.items()}
-
-
-def grad_through_time(rows: list[Row], root: Path, path: Path) -> Path | None:
-    curves = gradient_curves(rows, root)
-    if not curves:
-        return None
-    fig, ax = _panels(sorted(curves))
-    for task, (T, by_label) in sorted(curves.items()):
-        a = ax[task]
-        probes = [p for pair in by_label.values() for p in pair]
-        key = "grad_h_lag" if all(isinstance(p.get("grad_h_lag"), list) for p in probes) else "grad_h"
-        for i, (label, (first, last)) in enumerate(by_label.items()):
-            for probe, style in ((first, "--"), (last, "-")):
-                ys = [_log10(v) for v in probe[key]]
-                a.plot(range(len(ys)), ys, style, color=f"C{i}", label=f"{label}, step {probe.get('step', '?')}")
-        xlabel, ylabel = ("lag k", "log10 ‖∂L/∂h_(end-k)‖") if key == "grad_h_lag" else ("t", "log10 ‖∂L/∂h_t‖")
-        a.set(title=f"{task}, T={T}", xlabel=xlabel, ylabel=ylabel)
-        a.legend(fontsize=7)
-    return save(fig, path)
-
-
-def by_test_length(lt: LengthTable, path: Path) -> Path:
-    panels = sorted({(row.task, row.length) for row, _, _ in lt.rows})
-    fig, axes = new_figure(1, len(panels), panel_size=PANEL)
-    ax = dict(zip(panels, axes[0]))
+def by_test_length(lt: LengthTable) -> Figure:
+    keys = sorted({(row.task, row.length) for row, _, _ in lt.rows})
+    fig, ax = panels(keys)
     for row, metric, st in lt.rows:
         a = ax[row.task, row.length]
         pts = [(n, s.mean, s.std or 0.0) for n, s in sorted(st.items()) if s.n]
         if pts:
             xs, ys, es = zip(*pts)
-            a.errorbar(xs, ys, yerr=es, marker="o", capsize=2, label=row.label)
-        a.set_ylabel(f"test {metric}")
+            a.errorbar(xs, ys, yerr=es, **model_style(row.label).line(), ms=5, capsize=2, label=row.label)
+        a.set_ylabel(f"test {metric} (mean ± std)")
     for (task, T), a in ax.items():
         tested = [n for row, _, st in lt.rows if (row.task, row.length) == (task, T) for n in st]
         lo, hi = min(tested + [T]) / 1.25, max(tested + [T]) * 1.25  # a log axis: a margin by a factor
         a.axvspan(lo, T, color="0.88", zorder=0, label="training lengths")
-        _length_axis(a, tested)
+        length_axis(a, tested)
         a.set(title=f"{task}, trained at T={T}", xlabel="test T", xlim=(lo, hi))
-        a.legend(fontsize=7)
-    return save(fig, path)
+        a.legend(fontsize=LEGEND_SIZE)
+    return fig
+
+
+def figures(t: Tables) -> dict[str, Figure]:
+    """Every figure the records allow, by file stem; a figure that fails costs itself and one line on stderr."""
+    rows, root = t.results.rows, t.sweep.root
+    if not rows:
+        return {}
+    makers = {"solve_rate": lambda: solve_rate(rows), "t50": lambda: t50(t.results),
+              "grad_through_time": lambda: curves.grad_through_time(rows, root),
+              "learning_curves": lambda: curves.learning_curves(rows, root),
+              "forget_timescales": lambda: curves.forget_timescales(rows, root),
+              "steps_to_solve": lambda: steps_to_solve(rows)}
+    if t.lengths is not None:
+        makers["test_length"] = lambda: by_test_length(t.lengths)
+    out = {}
+    for name, make in makers.items():
+        try:
+            fig = make()
+        except Exception as err:  # noqa: BLE001: one figure's problem must not cost the others
+            print(f"warning: figure {name} failed: {type(err).__name__}: {err}".splitlines()[0], file=sys.stderr)
+            continue
+        if fig is not None:
+            out[name] = fig
+    return out
 
 
 def draw(t: Tables, out_dir: Path) -> list[Path]:
-    """The PNGs into out_dir; the list of files written."""
-    rows = t.results.rows
-    if not rows:
+    """The figures into out_dir, NAME.png and NAME.pdf each; the list of files written."""
+    figs = figures(t)
+    if not figs:
         return []
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = [solve_rate(rows, out_dir / "solve_rate.png"), steps_to_solve(rows, out_dir / "steps_to_solve.png")]
-    g = grad_through_time(rows, t.sweep.root, out_dir / "grad_through_time.png")
-    if t.lengths is not None:
-        written.append(by_test_length(t.lengths, out_dir / "test_length.png"))
-    return written + ([g] if g else [])
+    return [p for name, fig in figs.items() for p in save_all(fig, out_dir / name)]
