@@ -21,8 +21,13 @@ and the peak extra GPU memory of one forward+backward (MiB, including the CUDA g
 static buffers). Input size I = H. Inputs are random, never zeros.
 """
 import argparse
+import contextlib
 import os
-import sys
+import re
+import subprocess
+import tempfile
+import types
+from unittest import mock
 
 import torch
 import triton
@@ -54,8 +59,9 @@ def parse():
     p.add_argument("--rep", type=float, default=100, help="do_bench measuring time, ms")
     p.add_argument("--out", default=None, help="also write the table (markdown) here")
     p.add_argument("--resources", action="store_true",
-                   help="no GPU needed: compile the persistent kernel's configurations for sm_90 and print "
-                        "ptxas's registers / stack (spills) / shared memory for each, then exit")
+                   help="no GPU needed: compile the persistent kernel's configurations and the per-step "
+                        "kernels for sm_90 and print each one's registers / stack (spills) / shared memory, "
+                        "warp layout of the dot and K-slice split, then exit")
     p.add_argument("--device", default="cuda",
                    help="cuda (the benchmark); cpu = smoke test of this script only, with TRITON_INTERPRET=1 "
                         "and tiny shapes (wall-clock times, no memory figures)")
@@ -181,51 +187,92 @@ def fmt_x(ref, t):
     return "-" if ref is None or t is None else f"{ref / t:.2f}x"
 
 
-def resources():
-    """Ahead-of-time compile (sm_90) of the persistent kernel for the configurations
-    persistent_config picks on a 132-SM H100; prints ptxas's resource usage. Uses triton's
-    ASTSource signature of triton >= 3.3 (name -> type string); older triton: not supported."""
-    import subprocess
-    import tempfile
+H100_SMS = 132  # the sm_90 part the barrier layout's grid is sized for when no GPU is present
 
+
+@contextlib.contextmanager
+def _sizing_device():
+    """The device persistent_config sizes the grid for, and its SM count: the local GPU, or
+    without one an H100. persistent_config reads the SM count off torch.cuda, which a
+    machine without CUDA cannot answer: for the duration, that one query answers an H100's."""
+    if torch.cuda.is_available():
+        yield torch.device("cuda"), torch.cuda.get_device_properties(0).multi_processor_count
+        return
+    props = types.SimpleNamespace(multi_processor_count=H100_SMS)
+    with mock.patch.object(torch.cuda, "get_device_properties", lambda device=None: props):
+        yield torch.device("cuda"), H100_SMS
+
+
+def _compile_sm90(fn, ptr, const, num_warps, **ptr_types):
+    """AOT compile for sm_90 with pointers of type `ptr` (ptr_types: by name), ints i32:
+    (kernel, {'REG': .., 'STACK': ..} from cuobjdump, the dot's layout)."""
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    from kernels.lstm import persistent as P
-
-    class FakeCuda:  # persistent_config asks for the SM count only on the barrier path
-        type = "cuda"
-
-    P.torch.cuda.get_device_properties = lambda d: type("p", (), {"multi_processor_count": 132})
-    tgt = GPUTarget("cuda", 90, 32)
+    sig = {a: "constexpr" if a in const else ptr_types.get(a, ptr if a.endswith("_ptr") else "i32")
+           for a in fn.arg_names}
+    try:
+        k = triton.compile(ASTSource(fn, sig, constexprs=const), target=GPUTarget("cuda", 90, 32),
+                           options={"num_warps": num_warps})
+    except TypeError as e:  # ASTSource's signature differs before triton 3.3
+        raise SystemExit(f"--resources is not supported by triton {triton.__version__}: {e}")
     cuobjdump = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
-    ty = {torch.float16: "*fp16", torch.bfloat16: "*bf16", torch.float32: "*fp32"}
-    for dtype in (torch.float16, torch.float32):
-        for H in (64, 128, 256, 512, 768, 1024):
-            for B in (16, 64):
-                try:
-                    BB, BH, HP, bar, warps = P.persistent_config(B, H, dtype, FakeCuda(), None, None)
-                except ValueError as e:
-                    print(f"{str(dtype)[6:]:8} H={H:5} B={B:3}: not covered ({e})")
-                    continue
-                sig = {"xw_ptr": ty[dtype], "w_ptr": ty[dtype], "hs_ptr": ty[dtype], "cs_ptr": "*fp32",
-                       "gates_ptr": ty[dtype], "bar_ptr": "*i32", "T": "i32", "B": "i32", "H": "i32"}
-                const = dict(BLOCK_B=BB, BLOCK_H=BH, HP=HP, USE_BARRIER=bar, SAVE=True,
-                             IEEE=dtype == torch.float32)
-                sig.update({k: "constexpr" for k in const})
-                try:
-                    k = triton.compile(ASTSource(P.lstm_persistent_fwd_kernel, sig, constexprs=const),
-                                       target=tgt, options={"num_warps": warps})
-                except TypeError as e:  # ASTSource's signature differs before triton 3.3
-                    raise SystemExit(f"--resources is not supported by triton {triton.__version__}: {e}")
-                with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
-                    f.write(k.asm["cubin"])
-                    f.flush()
-                    res = subprocess.run([cuobjdump, "-res-usage", f.name], capture_output=True, text=True).stdout
-                use = " ".join(w for ln in res.splitlines() if "REG" in ln for w in ln.split()
-                               if w.split(":")[0] in ("REG", "STACK"))
-                print(f"{str(dtype)[6:]:8} H={H:5} B={B:3}: BLOCK_B={BB} BLOCK_H={BH} HP={HP} barrier={bar} "
-                      f"warps={warps} shared={k.metadata.shared} {use}", flush=True)
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(k.asm["cubin"])
+        f.flush()
+        res = subprocess.run([cuobjdump, "-res-usage", f.name], capture_output=True, text=True, check=True).stdout
+    use = dict(w.split(":", 1) for ln in res.splitlines() if "REG:" in ln for w in ln.split()
+               if w.split(":")[0] in ("REG", "STACK"))
+    return k, use, _dot_layout(k.asm["ttgir"])
+
+
+def _dot_layout(ttgir):
+    """'mma [w0, w1, ..]' / 'fma [..]': warpsPerCTA of the first tt.dot's result layout."""
+    m = re.search(r"= tt\.dot .*-> tensor<[^,]*, (#\w+)>", ttgir)
+    enc = m and re.search(rf"^{m.group(1)} = #ttg\.(\w+)<.*warpsPerCTA = (\[[^\]]*\])", ttgir, re.M)
+    return f"{'mma' if enc.group(1) == 'nvidia_mma' else 'fma'} {enc.group(2)}" if enc else "-"
+
+
+def resources():
+    """Ahead-of-time compile (sm_90) of the persistent kernel for the configurations
+    persistent_config picks (HIST and SAVE on: the forward with gradients), and of the
+    per-step fused kernels; prints ptxas's resource usage. No GPU needed."""
+    from kernels.lstm.common import INTERPRETED
+    from kernels.lstm.fused import lstm_fused_bwd_kernel, lstm_fused_fwd_kernel
+    from kernels.lstm.persistent import lstm_persistent_fwd_kernel
+
+    if INTERPRETED:
+        raise SystemExit("--resources compiles for the GPU: unset TRITON_INTERPRET")
+    ty = {torch.float16: "fp16", torch.float32: "fp32"}
+    with _sizing_device() as (dev, n_sm):
+        print(f"triton {triton.__version__}: AOT compile for sm_90; grids sized for {n_sm} SMs; "
+              "persistent kernel with HIST and SAVE (the forward with gradients)\n"
+              "| dtype | H | B | layout | BLOCK_B x BLOCK_H | grid | warps | dot warpsPerCTA | S x (KS1+KS2) "
+              "| shared B | regs | stack B |\n" + "|---" * 12 + "|", flush=True)
+        for dtype, t in ty.items():
+            for H in (64, 128, 256, 512, 768, 1024):
+                for B in (16, 64):
+                    try:
+                        cfg = persistent_config(B, H, dtype, dev)
+                    except ValueError as e:
+                        print(f"| {t} | {H} | {B} | not covered: {e} |" + " |" * 8, flush=True)
+                        continue
+                    const = dict(BLOCK_B=cfg.block_b, BLOCK_H=cfg.block_h, S=cfg.k_slices, KS1=cfg.ks1,
+                                 KS2=cfg.ks2, GATE_DOTS=cfg.gate_dots, USE_BARRIER=cfg.use_barrier, HIST=True,
+                                 SAVE=True, IEEE=dtype == torch.float32)
+                    k, use, lay = _compile_sm90(lstm_persistent_fwd_kernel, "*" + t, const, cfg.num_warps,
+                                                cs_ptr="*fp32", sync_ptr="*i32")
+                    print(f"| {t} | {H} | {B} | {'barrier' if cfg.use_barrier else 'barrier-free'} "
+                          f"| {cfg.block_b} x {cfg.block_h} | {cfg.grid[0]} x {cfg.grid[1]} | {cfg.num_warps} "
+                          f"| {lay} | {cfg.k_slices} x ({cfg.ks1}+{cfg.ks2}) | {k.metadata.shared} "
+                          f"| {use['REG']} | {use['STACK']} |", flush=True)
+    print("\nper-step fused kernels (gates, c in fp32; BLOCK = 1024 cells, 4 warps)\n"
+          "| kernel | dtype | shared B | regs | stack B |\n" + "|---" * 5 + "|", flush=True)
+    fp32 = dict.fromkeys(("g_ptr", "c_prev_ptr", "c_ptr", "dh_ptr", "dc_ptr"), "*fp32")  # compute dtype
+    for t in ty.values():
+        for fn, const in ((lstm_fused_fwd_kernel, {}), (lstm_fused_bwd_kernel, {"HAS_DHO": True})):
+            k, use, _ = _compile_sm90(fn, "*" + t, dict(const, BLOCK=1024), 4, **fp32)
+            print(f"| {fn.__name__} | {t} | {k.metadata.shared} | {use['REG']} | {use['STACK']} |", flush=True)
 
 
 def main():
