@@ -5,8 +5,6 @@ Torch and triton only, like the rest of kernels/: a harness turns these ValueErr
 own error type.
 """
 
-import torch
-
 from .common import INTERPRETED
 from .fused import lstm_fused
 from .persistent import lstm_persistent, persistent_config
@@ -16,20 +14,13 @@ IMPLS = {"fused": lstm_fused, "persistent": lstm_persistent}
 
 
 def auto_kernel(B, H, dtype, device):
-    """The path `kernel=auto` takes for a (B, ., H) call in `dtype` on `device`.
+    """The path `kernel=auto` takes for a (B, ., H) call in `dtype` on `device`: fused.
 
-    persistent where it is measured faster than fused end to end: fp16/bf16 on a GPU in the
-    barrier-free layout (one program per batch slice holds all of W_hh; the launch replaces
-    T graph-replayed steps). The grid-barrier layout (larger H) is measured slower than fused,
-    fp32 barrier-free is unmeasured, and the CPU interpreter runs fused (persistent runs
-    there too, but only when asked for)."""
-    if device.type != "cuda" or INTERPRETED or dtype not in (torch.float16, torch.bfloat16):
-        return "fused"
-    try:
-        _, _, _, use_barrier, _ = persistent_config(B, H, dtype, device)
-    except ValueError:
-        return "fused"  # a shape the persistent kernel does not cover
-    return "fused" if use_barrier else "persistent"
+    On the one GPU measured so far (benchmarks/results/kernels-h200.md), fused was as fast
+    as or faster than persistent end to end at every measured shape, dtype and pass, in both
+    persistent layouts. persistent stays available by name; a measurement that shows it
+    ahead for some shapes changes this function and nothing else."""
+    return "fused"
 
 
 def persistent_refusal(B, H, dtype, device):

@@ -10,7 +10,8 @@ from .common import tanh
 def _mm(a, b, acc, IEEE: tl.constexpr):
     # fp32 dots default to tf32 on tensor cores; the LSTM must match fp32 nn.LSTM
     if IEEE:
-        return tl.dot(a, b, acc, input_precision="ieee")
+        # out_dtype follows the operands: triton 3.6 refuses an fp64 accumulator under its fp32 default
+        return tl.dot(a, b, acc, input_precision="ieee", out_dtype=a.dtype)
     else:
         return tl.dot(a, b, acc)
 
