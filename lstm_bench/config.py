@@ -24,6 +24,9 @@ def validate(cfg: DictConfig) -> None:
     require(t.threads is None or (isinstance(t.threads, int) and t.threads > 0), "train.threads", t.threads,
             "a positive integer, or null for torch's default")
     _positive_int("model.hidden_size", cfg.model.hidden_size)
+    budget = cfg.model.get("param_budget")
+    require(budget is None or (isinstance(budget, int) and not isinstance(budget, bool) and budget > 0),
+            "model.param_budget", budget, "a positive number of recurrence parameters, or null for model.hidden_size")
     _positive_int("embed_size", cfg.embed_size)
     require(isinstance(cfg.seed, int) and 0 <= cfg.seed < 2**31, "seed", cfg.seed, "an integer in [0, 2^31)")
     require(cfg.device in DEVICES, "device", cfg.device, "one of " + ", ".join(DEVICES))

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from lstm_bench.config import resolve_device, validate
 from lstm_bench.diagnostics import Diagnostics
 from lstm_bench.models import SeqModel
+from lstm_bench.models.capacity import capacity, largest_hidden_size
 from lstm_bench.records import RunRecords, git_state, source_hash, versions
 
 
@@ -27,14 +28,18 @@ def now() -> str:
 
 
 def build(cfg: DictConfig, device: torch.device):
-    """Config -> (task, model). Hydra's `_target_` is the registry."""
+    """Config -> (task, model). Hydra's `_target_` is the registry; `model.param_budget`, when set, picks
+    the hidden size (the largest whose recurrence fits it) in place of `model.hidden_size`."""
     task = hydra.utils.instantiate(cfg.task)
     # a model with a chrono init takes the horizon T_max; the task knows it, unless the config sets one
     horizon = {}
     if "chrono_tmax" in cfg.model and cfg.model.chrono_tmax is None:
         horizon["chrono_tmax"] = getattr(task, "chrono_tmax", None)
-    recurrence = hydra.utils.instantiate(cfg.model, input_size=cfg.embed_size, **horizon)
-    return task, SeqModel(recurrence, task, cfg.embed_size).to(device)
+    constructor = OmegaConf.masked_copy(cfg.model, [k for k in cfg.model if k != "param_budget"])
+    make = hydra.utils.instantiate(constructor, input_size=cfg.embed_size, _partial_=True, **horizon)
+    budget = cfg.model.get("param_budget")
+    hidden = cfg.model.hidden_size if budget is None else largest_hidden_size(budget, lambda h: make(hidden_size=h))
+    return task, SeqModel(make(hidden_size=hidden), task, cfg.embed_size).to(device)
 
 
 def prepare(cfg: DictConfig, device: torch.device):
@@ -54,7 +59,7 @@ def plain_config(cfg: DictConfig) -> dict:
 
 @torch.no_grad()
 def evaluate(model, task, batch) -> tuple[float, float, dict]:
-    """(test loss, test metric, the task's extra metrics) on the whole test batch, from a zero state."""
+    """(loss, metric, the task's extra metrics) on a whole held-out batch (validation or test), from a zero state."""
     model.eval()
     out, _ = model(batch.x)
     model.train()
@@ -69,8 +74,9 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: b
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)  # the weights; batches have their own (seed, step) streams
     task, model, optimizer, diag, logger = prepare(cfg, device)
-    # from seeds training never uses; the first is the primary test, which the solved rule reads
+    # from seeds training never uses; the first is the primary test; the solved rule reads its validation twin
     test_sets = task.test_batches(cfg.train.eval_batch_size, cfg.seed, device)
+    val_batch = task.val_batch(cfg.train.eval_batch_size, cfg.seed, device)
     test_length = next(iter(test_sets))
     test_batch = test_sets.pop(test_length)  # the rest: the other lengths, scored beside it
     baseline_loss = task.at_length(test_length).baseline_loss  # the memoryless loss on the primary test's sequences
@@ -86,9 +92,10 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: b
     diag.start(records, logger)
 
     t = cfg.train
-    # steps: optimizer updates applied; last_eval: the step of the last evaluation with finite test numbers
+    # steps: optimizer updates applied; last_eval: the step of the last evaluation with finite numbers
     status, error, steps_to_solve, steps, last_eval = "unsolved", None, None, 0, 0
     test_loss, test_metric, _ = evaluate(model, task, test_batch)
+    val_loss = val_metric = math.nan
     by_length = {}
     loss_sum = norm_sum = 0.0
     n_in_window = 0
@@ -120,9 +127,11 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: b
             bar.update(1)
 
             if step % t.eval_every == 0 or step == t.steps:
-                test_loss, test_metric, extra = evaluate(model, task, test_batch)
+                val_loss, val_metric, _ = evaluate(model, task, val_batch)
+                test_loss, test_metric, extra = evaluate(model, task, test_batch)  # recorded, never read to stop
                 by_length = {n: evaluate(model, task, b)[1] for n, b in test_sets.items()}
                 row = {"step": step, "train_loss": loss_sum / n_in_window, "grad_norm": norm_sum / n_in_window,
+                       "val_loss": val_loss, f"val_{task.metric_name}": val_metric,
                        "test_loss": test_loss, f"test_{task.metric_name}": test_metric,
                        **{f"test_{k}": v for k, v in extra.items()},
                        **{f"test_{task.metric_name}_T{n}": v for n, v in by_length.items()}}
@@ -132,11 +141,11 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: b
                 bar.set_postfix(loss=f"{row['train_loss']:.4f}", **{task.metric_name: f"{test_metric:.4f}"})
                 loss_sum = norm_sum = 0.0
                 n_in_window = 0
-                if not (math.isfinite(test_loss) and math.isfinite(test_metric)):
+                if not all(map(math.isfinite, (val_loss, val_metric, test_loss, test_metric))):
                     status = "diverged"
                     break
                 last_eval = step
-                if task.solved(test_metric):
+                if task.solved(val_metric):
                     status, steps_to_solve = "solved", step
                     break
         diag.finish(model, steps)  # the trained model's probe, the curves and the PNGs
@@ -149,15 +158,18 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: b
     finally:
         bar.close()
         wall = time.perf_counter() - t0
-        # final test numbers only where the run's last step was evaluated: a diverged, crashed or
-        # interrupted run has none (metrics.jsonl keeps every evaluation that did happen)
+        # final numbers only where the run's last step was evaluated: a diverged, crashed or interrupted
+        # run has none (metrics.jsonl keeps every evaluation that did happen). "solved" is selection on
+        # validation; solved_test is what the test says at that same step
         final = status in ("solved", "unsolved")
         result = {
             "task": task.name, "model": model.recurrence.name, "length": task.length, "test_length": test_length,
-            "seed": cfg.seed,
+            "seed": cfg.seed, **capacity(model),
             "status": status, "error": error, "steps_to_solve": steps_to_solve, "steps": steps,
-            "last_eval_step": last_eval, "test_loss": test_loss if final else None,
-            "test_metric": test_metric if final else None, "metric_name": task.metric_name,
+            "last_eval_step": last_eval, "val_loss": val_loss if final else None,
+            "val_metric": val_metric if final else None, "test_loss": test_loss if final else None,
+            "test_metric": test_metric if final else None, "solved_test": task.solved(test_metric) if final else None,
+            "metric_name": task.metric_name,
             "test_metric_by_length": {str(n): v for n, v in {test_length: test_metric, **by_length}.items()}
             if final else None,
             "baseline_loss": baseline_loss, "loss_vs_baseline": test_loss / baseline_loss if final else None,

@@ -128,8 +128,8 @@ def test_nan_test_loss_is_recorded_as_diverged(tmp_path, tiny, monkeypatch):
 
 
 def stop_at_batch(monkeypatch, n: int, err: BaseException):
-    """The n-th batch the run asks for raises `err`: the test batch, the diagnostics' probe batch, then one
-    per training step, so n = 16 stops during step 14."""
+    """The n-th batch the run asks for raises `err`: the test batch, the validation batch, the diagnostics'
+    probe batch, then one per training step, so n = 17 stops during step 14."""
     from tasks.adding import Adding
 
     real_batch, calls = Adding.batch, []
@@ -144,7 +144,7 @@ def stop_at_batch(monkeypatch, n: int, err: BaseException):
 
 
 def test_ctrl_c_keeps_records_marked_interrupted(tmp_path, tiny, monkeypatch):
-    stop_at_batch(monkeypatch, 16, KeyboardInterrupt())
+    stop_at_batch(monkeypatch, 17, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
         run(compose_cfg(*tiny), tmp_path)
     result = read_result(tmp_path)
@@ -154,7 +154,7 @@ def test_ctrl_c_keeps_records_marked_interrupted(tmp_path, tiny, monkeypatch):
 
 
 def test_a_crash_is_recorded_with_its_error(tmp_path, tiny, monkeypatch):
-    stop_at_batch(monkeypatch, 16, RuntimeError("out of memory\nsecond line"))
+    stop_at_batch(monkeypatch, 17, RuntimeError("out of memory\nsecond line"))
     with pytest.raises(RuntimeError):
         run(compose_cfg(*tiny), tmp_path)
     result = read_result(tmp_path)
@@ -180,8 +180,8 @@ def test_lstm_triton_trains_as_lstm_does(tmp_path, tiny, monkeypatch):
              "train.steps=4", "train.eval_every=2", "train.batch_size=3", "diag.every=0"]
     results = {m: run(compose_cfg(*tiny, *reber, f"model={m}"), tmp_path / m) for m in ("lstm", "lstm_triton")}
     # every forward of the run went through the kernel: 4 training steps, all but the first with a carried
-    # state, and 3 evaluations (steps 0, 2, 4) from a zero state
-    assert sorted(forwards) == [False] * 4 + [True] * 3
+    # state, and 5 evaluations from a zero state (test at steps 0, 2, 4; validation at 2, 4)
+    assert sorted(forwards) == [False] * 6 + [True] * 3
     rows = {m: read_jsonl(tmp_path / m / "metrics.jsonl") for m in results}
     assert [r["step"] for r in rows["lstm_triton"]] == [r["step"] for r in rows["lstm"]] == [2, 4]
     for got, want in zip(rows["lstm_triton"], rows["lstm"]):

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY, read_result, run_cli
-from lstm_bench import report
-from lstm_bench.records import git_state, reusable_result, source_files, source_hash
+from conftest import TINY, compose_cfg, read_result, run_cli
+from lstm_bench import report, train
+from lstm_bench.records import git_state, read_jsonl, reusable_result, source_files, source_hash
 
 SOURCES = {"run.py": "print('run')\n", "lstm_bench/__init__.py": "", "lstm_bench/train.py": "STEPS = 1\n",
            "tasks/copy.py": "T = 5\n", "kernels/lstm/fused.py": "", "hydra_plugins/p/sweeper.py": "",
@@ -139,6 +139,7 @@ def test_a_diverged_job_then_resumed_on_another_device(tmp_path):
     result = read_result(job)
     assert (result["status"], result["steps"], result["last_eval_step"], result["test_loss"]) == \
         ("diverged", 1, 0, None)
+    assert (result["val_loss"], result["val_metric"], result["solved_test"]) == (None, None, None)
     assert "diverged after 1 step; no final test numbers (last good evaluation at step 0)" in first.stdout
     meta = json.loads((job / "meta.json").read_text())
     assert meta["source_sha256"] == source_hash() and meta["device"] == "cpu"
@@ -178,7 +179,7 @@ def test_the_report_keeps_devices_apart(tmp_path):
     assert set(by_setting) == {('"cpu"',), ('"cuda"',)}
     assert by_setting[('"cpu"',)].stats["loss_vs_baseline"].mean == pytest.approx(0.03)
     assert by_setting[('"cuda"',)].stats["loss_vs_baseline"].values == (0.5,)
-    assert "| lstm | adding | 100 | \"cpu\" | 2 | 2/2 |" in report.render(report.load(tmp_path), "md")
+    assert "| lstm | adding | 100 | \"cpu\" | 64 | 2/2 [0.34, 1.00] |" in report.render(report.load(tmp_path), "md")
 
 
 def test_the_loss_column_averages_runs_that_reached_their_end(tmp_path):
@@ -193,3 +194,38 @@ def test_the_loss_column_averages_runs_that_reached_their_end(tmp_path):
     text = report.render(report.load(tmp_path), "md")
     assert "loss / baseline (solved, unsolved runs)" in text and "0.260 ± 0.339 (n=2)" in text
     assert "1 diverged, 1 interrupted" in text
+
+
+# ------------------------------------------------------------------- validation selects, the test reports
+
+def test_the_stopping_rule_reads_validation_and_the_test_is_recorded_beside_it(tmp_path, monkeypatch):
+    """The first solved() call says yes: the run stops there, on whatever metric that call was given. The call
+    must have been given the validation metric, and the test metric at that same step must be what result.json
+    records, with its own verdict in solved_test."""
+    from tasks import Task
+
+    calls = []
+
+    def solved(self, metric):
+        calls.append(metric)
+        return len(calls) == 1
+
+    cfg = compose_cfg(*TINY, "diag.every=0")  # adding: the metric is the MSE
+    monkeypatch.setattr(Task, "solved", solved)
+    monkeypatch.setattr(Task, "check_threshold", lambda self: None)  # it asks solved() about the baseline
+    result = train.run(cfg, tmp_path)
+    (row,) = read_jsonl(tmp_path / "metrics.jsonl")
+    assert (result["status"], result["steps_to_solve"], row["step"]) == ("solved", 10, 10)
+    assert row["val_mse"] != row["test_mse"]  # two batches, two numbers: which one stopped the run is visible
+    assert calls == [row["val_mse"], row["test_mse"]]
+    assert (result["val_loss"], result["val_metric"]) == (row["val_loss"], row["val_mse"])
+    assert (result["test_loss"], result["test_metric"], result["solved_test"]) == \
+        (row["test_loss"], row["test_mse"], False)
+
+
+def test_an_unsolved_run_records_validation_and_test_at_its_last_step(tmp_path):
+    result = train.run(compose_cfg(*TINY, "diag.every=0", "task=copy"), tmp_path)
+    rows = read_jsonl(tmp_path / "metrics.jsonl")
+    assert result["status"] == "unsolved" and [r["step"] for r in rows] == [10, 20]
+    assert (result["val_metric"], result["test_metric"]) == (rows[-1]["val_recall_acc"], rows[-1]["test_recall_acc"])
+    assert result["val_loss"] == rows[-1]["val_loss"] and result["solved_test"] is False

@@ -18,7 +18,7 @@ from lstm_bench.models.lstm import LSTM
 from lstm_bench.records import read_jsonl
 from run import bad_input
 from lstm_bench.errors import ConfigError
-from tasks import TEST, TRAIN, generator
+from tasks import HELD_OUT_STEPS, TEST, TRAIN, VAL, generator
 from tasks import adding, assoc_recall, copy, multiplication, reber, selective_copy, temporal_order
 from tasks import reber_grammar, reber_stream
 from tasks.reber_grammar import SYMBOLS, ReaderState, Symbol
@@ -115,9 +115,10 @@ def test_batches_are_pure_and_train_test_disjoint(name):
 
 
 def test_generator_seeds_of_train_and_test_never_meet():
-    seeds = lambda split: {generator(s, k, split, "cpu").initial_seed() for s in (0, 1, 7, 2**31 - 1)  # noqa: E731
-                           for k in (0, 1, 2, 1000, 2**31 - 1)}
-    assert not seeds(TRAIN) & seeds(TEST)
+    seeds = lambda split, last: {generator(s, k, split, "cpu").initial_seed()  # noqa: E731
+                                 for s in (0, 1, 7, 2**31 - 1) for k in (0, 1, 2, 1000, last)}
+    held_out = seeds(TEST, HELD_OUT_STEPS - 1) | seeds(VAL, HELD_OUT_STEPS - 1)  # the held-out splits' last step
+    assert not seeds(TRAIN, 2**31 - 1) & held_out and len(held_out) == 40
 
 
 # ---------------------------------------------------------------------------- the docstrings' examples
