@@ -167,15 +167,15 @@ def test_lstm_triton_trains_as_lstm_does(tmp_path, tiny, monkeypatch):
     from batch to batch by the continual Reber stream, against model=lstm with the same seed: the same weights
     at the start (lstm_triton is nn.LSTM's parameters), so the same numbers at every evaluation."""
     pytest.importorskip("triton", reason="model=lstm_triton needs the triton package (Linux wheels only)")
-    import kernels
+    from kernels.lstm import dispatch
 
-    real_fused, forwards = kernels.lstm_fused, []
+    real_fused, forwards = dispatch.IMPLS["fused"], []
 
     def fused(x, state=None, *weights, **kw):
         forwards.append(state is not None)
         return real_fused(x, state, *weights, **kw)
 
-    monkeypatch.setattr(kernels, "lstm_fused", fused)
+    monkeypatch.setitem(dispatch.IMPLS, "fused", fused)
     reber = ["model.hidden_size=5", "task=reber", "task.continual=true", "task.length=6", "task.test_length=40",
              "train.steps=4", "train.eval_every=2", "train.batch_size=3", "diag.every=0"]
     results = {m: run(compose_cfg(*tiny, *reber, f"model={m}"), tmp_path / m) for m in ("lstm", "lstm_triton")}
