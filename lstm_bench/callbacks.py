@@ -40,6 +40,10 @@ def threads_per_job(launcher: DictConfig | dict | None, cores: int) -> int | Non
 
 
 class SweepCallback(Callback):
+    def __init__(self, tune: list[str] | tuple[str, ...] = ()) -> None:
+        # the keys whose values the end-of-sweep table chooses per row on validation (report --tune)
+        self.tune = tuple(tune or ())
+
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
@@ -66,7 +70,11 @@ class SweepCallback(Callback):
             if not sweep.runs:
                 print(f"note: no finished run in {sweep_dir}: no results table", file=sys.stderr)
                 return
-            tables = report.build(sweep)
+            try:
+                tables = report.build(sweep, self.tune)
+            except report.ReportError as err:  # a tuned key the command line fixed to one value: no choice
+                print(f"note: {err}; the table keeps a row per value", file=sys.stderr)
+                tables = report.build(sweep)
             text = report.write_sweep_report(tables, sweep_dir / "report")
             print(f"\n{text}\n(written to {sweep_dir / 'report'}; `python -m lstm_bench.report {sweep_dir}` "
                   f"prints it again)", flush=True)

@@ -33,6 +33,7 @@ EXPECTED = {
     "smoke": ({("adding", 10)}, {"rnn", "lstm"}, {0, 1}, {}),
     "quick": ({("adding", 25), ("adding", 50), ("adding", 100)}, {"rnn", "lstm"}, {0}, {}),
     "compare": (COMPARE_TASKS, {"rnn", "irnn", "gru", "lstm"}, {0, 1, 2}, {}),
+    "fair": (COMPARE_TASKS, {"rnn", "irnn", "gru", "lstm"}, {0, 1, 2, 3, 4}, {}),
     "modern": (COMPARE_TASKS, {"rnn", "gru", "lstm", "slstm", "minlstm", "mingru"}, {0, 1, 2}, {}),
     # the frontier sweeper sets T itself (from hydra.sweeper.start): what composes is the task's default
     "frontier": ({("adding", 100), ("copy", 100)}, {"rnn", "lstm"}, {0, 1, 2}, {}),
@@ -117,3 +118,20 @@ def test_preset_composes_and_every_run_builds(file):
     assert set().union(*(a["seeds"] for a in arms)) == seeds
     for key, value in settings.items():
         assert all(getattr(t, key) == value for a in arms for t in a["task_objects"]), key
+
+
+def test_fair_matches_recurrence_parameters():
+    # nn.RNN / nn.GRU / nn.LSTM layouts: gates x (H x (I + H) weights + 2H biases), I = embed_size = 32; the
+    # budget is the LSTM's at H = 64, and every other model gets the largest H under it
+    from lstm_bench.models.capacity import capacity
+
+    def count(gates, H):
+        return gates * (H * (32 + H) + 2 * H)
+
+    budget = count(4, 64)
+    for model, gates in (("rnn", 1), ("irnn", 1), ("gru", 3), ("lstm", 4)):
+        cfg = compose_cfg("+experiment=fair", f"model={model}", "+experiment/compare=adding", "rung=short")
+        assert cfg.model.param_budget == budget
+        got = capacity(build(cfg, torch.device("cpu"))[1])
+        H = got["hidden_size"]
+        assert count(gates, H) == got["n_params_recurrence"] <= budget < count(gates, H + 1), model
