@@ -1,20 +1,25 @@
 """Tables and plots of a sweep, read from its run directories alone.
 
     python -m lstm_bench.report SWEEP_DIR [--format md|csv|latex] [--table all|results|frontier|lengths]
-                                          [--out FILE] [--plots DIR]
+                                          [--out FILE] [--plots DIR] [--tune KEY ...]
 
 The steps, a module each: load (the records of every run: result.json, meta.json, the sweep's
 multirun.yaml and frontier.json; never the training code, so a sweep made by an old commit stays
 reportable) -> tables (the rows, as numbers) -> render (markdown, LaTeX, CSV) and plots (PNG, PDF).
 
-The results table has one row per (model, task, T): runs, solve rate, steps to solve (mean ± std over
-the seeds that solved), final test loss over the task's memoryless baseline and, where the runs have
-them, the diagnostics grad_ratio_log10 and forget_mean; cells read `0.982 ± 0.004 (n=3)`. Runs whose
-configs differ in more than the seed (a sweep over train.lr, say) get a row per value, in extra columns.
-The frontier table has, per (model, task), the longest T solved over the seeds (median [min-max]): from
-the frontier sweeper's frontier.json, or else from the grid of lengths that ran. Where runs were tested
-at lengths other than the one they trained at (`task.test_length`, `task.test_lengths`), the test-lengths
-table has, per results row, the test metric at each test length (train short, test long).
+The results table has one row per (model, task, T): runs, solve rate with its 95% Wilson interval
+(`3/5 [0.23, 0.88]`; a solve is the test verdict at the step validation stopped the run), steps to solve
+as median [q1, q3] (n) over the runs that solved, final test loss over the task's memoryless baseline,
+the capacity (H, parameters, recurrence parameters, state size) and, where the runs have them, the
+diagnostics grad_ratio_log10 and forget_mean. Runs whose configs differ in more than the seed (a sweep
+over train.lr, say) get a row per value, in extra columns; `--tune KEY` instead keeps, per row, the value
+whose runs did best on validation (tune.py) and reports its test numbers. The frontier table has, per
+(model, task), T50 (the length where a logistic fit in log T puts the solve probability at one half,
+with a seed-bootstrap interval: stats.py) beside the longest T solved over the seeds, from the frontier
+sweeper's frontier.json or the grid of lengths that ran; under each table one line per task states the
+finding (findings.py). Where runs were tested at lengths other than the one they trained at
+(`task.test_length`, `task.test_lengths`), the test-lengths table has, per results row, the test metric
+at each test length (train short, test long).
 
 A line above each table restates what ran (command, commit, package versions) and warns when the runs
 come from more than one code version. The same inputs give byte-identical tables: rows are sorted and
