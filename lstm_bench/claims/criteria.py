@@ -56,76 +56,22 @@ All(criteria: list of criteria)
     Measured: the parts' measured cells joined by "; ".
 
 Every kwarg is checked when the criterion is built: a bad one is one ConfigError line naming it.
+The shared parts live in verdict.py (Verdict, the base class, combine) and MeanBound and GradDecay in
+means.py; this module re-exports them, so every `_target_` can name lstm_bench.claims.criteria.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from pathlib import Path
 
-from scipy.stats import t as student_t
-
+from lstm_bench.claims.means import GradDecay, MeanBound
 from lstm_bench.claims.select import Selector, plain
+from lstm_bench.claims.verdict import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, VERDICTS, Criterion, Verdict, combine,
+                                       number, rate, short, threshold)
 from lstm_bench.errors import ConfigError, require
-from lstm_bench.records import read_jsonl
 from lstm_bench.report.stats import wilson
 
-REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
-VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    verdict: str
-    measured: str
-    detail: str
-    finished: int = 0  # finished runs counted, summed over the distinct arms
-    expected: int = 0  # runs asked for, summed over the distinct arms
-
-
-def combine(verdicts) -> str:
-    """Every part reproduced: reproduced; any part not reproduced: not reproduced; else inconclusive."""
-    verdicts = list(verdicts)
-    if any(v == NOT_REPRODUCED for v in verdicts):
-        return NOT_REPRODUCED
-    return REPRODUCED if verdicts and all(v == REPRODUCED for v in verdicts) else INCONCLUSIVE
-
-
-def _number(v) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
-
-
-def _threshold(v, key: str) -> float:
-    require(_number(v) is not None, key, v, "a finite number")
-    return float(v)
-
-
-def _rate(k: int, m: int) -> str:
-    lo, hi = wilson(k, m)
-    return f"{k}/{m} [{lo:.2f}, {hi:.2f}]"
-
-
-def _short(sel: Selector, m: int) -> str:
-    return f" ({m} of {sel.of} runs)" if m < sel.of else ""
-
-
-class Criterion:
-    """The common part: the arms (selector, runs expected) that say how many runs the criterion counts."""
-
-    def arms(self) -> list[Selector]:
-        raise NotImplementedError
-
-    def judge(self, runs, root: Path | None) -> tuple[str, str, str]:
-        raise NotImplementedError
-
-    def __call__(self, runs, root: Path | None = None) -> Verdict:
-        verdict, measured, detail = self.judge(list(runs), None if root is None else Path(root))
-        distinct = {}  # two arms over the same runs (rules of All's parts) count them once
-        for sel in self.arms():
-            if sel.identity not in distinct or sel.of > distinct[sel.identity].of:
-                distinct[sel.identity] = sel
-        finished = sum(len(sel.pick(runs)) for sel in distinct.values())
-        return Verdict(verdict, measured, detail, finished, sum(sel.of for sel in distinct.values()))
+__all__ = ["All", "BeatsBaseline", "CompareRates", "CompareSteps", "Criterion", "GradDecay", "INCONCLUSIVE",
+           "MeanBound", "NOT_REPRODUCED", "REPRODUCED", "SolveCounts", "VERDICTS", "Verdict", "combine"]
 
 
 class SolveCounts(Criterion):
@@ -150,7 +96,7 @@ class SolveCounts(Criterion):
     def hit(self, run) -> bool:
         if self.below is None:
             return run.solved
-        v = _number(run.result.get("loss_vs_baseline"))
+        v = number(run.result.get("loss_vs_baseline"))
         return v is not None and v < self.below
 
     def judge(self, runs, root):
@@ -160,7 +106,7 @@ class SolveCounts(Criterion):
             m, n = len(picked), sel.of
             k = sum(self.hit(r) for r in picked)
             what = "" if self.below is None else f" under {self.below:g}x baseline"
-            cells.append(f"{sel.label} {_rate(k, m)}{what}{_short(sel, m)}")
+            cells.append(f"{sel.label} {rate(k, m)}{what}{short(sel, m)}")
             rule = " and ".join(([f">= {at_least}"] if at_least is not None else [])
                                 + ([f"<= {at_most}"] if at_most is not None else [])) + f" of {n}"
             if m >= n:
@@ -179,14 +125,14 @@ class SolveCounts(Criterion):
 class BeatsBaseline(SolveCounts):
     def __init__(self, rules, below: float = 1.0):
         super().__init__(rules)
-        self.below = _threshold(below, "below")
+        self.below = threshold(below, "below")
 
 
 class CompareRates(Criterion):
     def __init__(self, better, worse, margin: float = 0.0):
         self.better, _ = Selector.parse(better, "better")
         self.worse, _ = Selector.parse(worse, "worse")
-        self.margin = _threshold(margin, "margin")
+        self.margin = threshold(margin, "margin")
 
     def arms(self) -> list[Selector]:
         return [self.better, self.worse]
@@ -196,10 +142,10 @@ class CompareRates(Criterion):
         for sel in self.arms():
             picked = sel.pick(runs)
             counts.append((sum(r.solved for r in picked), len(picked)))
-        cells = ", ".join(f"{sel.label} {_rate(k, m)}{_short(sel, m)}" for sel, (k, m) in zip(self.arms(), counts))
-        short = [sel.label for sel, (_, m) in zip(self.arms(), counts) if m < sel.of]
-        if short:
-            return INCONCLUSIVE, cells, f"too few finished runs: {', '.join(short)}"
+        cells = ", ".join(f"{sel.label} {rate(k, m)}{short(sel, m)}" for sel, (k, m) in zip(self.arms(), counts))
+        few = [sel.label for sel, (_, m) in zip(self.arms(), counts) if m < sel.of]
+        if few:
+            return INCONCLUSIVE, cells, f"too few finished runs: {', '.join(few)}"
         (lo_b, hi_b), (lo_w, hi_w) = (wilson(k, m) for k, m in counts)
         gap = f"difference of the solve rates in [{lo_b - hi_w:.2f}, {hi_b - lo_w:.2f}], margin {self.margin:g}"
         if lo_b - hi_w > self.margin:
@@ -232,7 +178,7 @@ class CompareSteps(Criterion):
     def __init__(self, faster, slower, factor: float = 1.0):
         self.faster, _ = Selector.parse(faster, "faster")
         self.slower, _ = Selector.parse(slower, "slower")
-        self.factor = _threshold(factor, "factor")
+        self.factor = threshold(factor, "factor")
         require(self.factor > 0, "factor", factor, "a number > 0")
 
     def arms(self) -> list[Selector]:
@@ -240,25 +186,25 @@ class CompareSteps(Criterion):
 
     @staticmethod
     def steps(run) -> float:
-        v = _number(run.result.get("steps_to_solve"))
+        v = number(run.result.get("steps_to_solve"))
         return v if run.solved and v is not None else math.inf
 
     def judge(self, runs, root):
-        cells, qs, short = [], [], []
+        cells, qs, few = [], [], []
         for sel in self.arms():
             picked = sel.pick(runs)
             if len(picked) < sel.of:
-                short.append(sel.label)
+                few.append(sel.label)
             if not picked:
-                cells.append(f"{sel.label} no finished run{_short(sel, 0)}")
+                cells.append(f"{sel.label} no finished run{short(sel, 0)}")
                 continue
             q1, med, q3 = quartiles([self.steps(r) for r in picked])
             qs.append((q1, q3))
             cells.append(f"{sel.label} {_steps(med)} [{_steps(q1)}, {_steps(q3)}] "
-                         f"({sum(r.solved for r in picked)}/{len(picked)} solved){_short(sel, len(picked))}")
+                         f"({sum(r.solved for r in picked)}/{len(picked)} solved){short(sel, len(picked))}")
         cells = ", ".join(cells)
-        if short:
-            return INCONCLUSIVE, cells, f"too few finished runs: {', '.join(short)}"
+        if few:
+            return INCONCLUSIVE, cells, f"too few finished runs: {', '.join(few)}"
         (f1, f3), (s1, s3) = qs
         f = f" x{self.factor:g}" if self.factor != 1 else ""
         if self.factor * f3 < s1:
@@ -266,88 +212,6 @@ class CompareSteps(Criterion):
         if self.factor * f1 >= s3:
             return NOT_REPRODUCED, cells, f"q1 of {self.faster.label}{f} >= q3 of {self.slower.label}"
         return INCONCLUSIVE, cells, "the interquartile ranges overlap"
-
-
-def first_probe(run, root: Path | None, key: str) -> float | None:
-    """`key` in the first diagnostics.jsonl record that holds it (the fresh model's probe)."""
-    if root is None:
-        return None
-    try:
-        rows = read_jsonl(root / run.path / "diagnostics.jsonl")
-    except (OSError, ValueError):
-        return None
-    for row in rows:
-        if isinstance(row, dict) and key in row:
-            return _number(row[key])
-    return None
-
-
-class MeanBound(Criterion):
-    PROBES = ("last", "first")
-
-    def __init__(self, arm, key: str, below: float | None = None, above: float | None = None,
-                 probe: str = "last", confidence: float = 0.95):
-        self.arm, _ = Selector.parse(arm, "arm")
-        require(isinstance(key, str) and key, "key", key, "the name of a number in result.json")
-        require((below is None) != (above is None), "below/above", (below, above), "exactly one of below and above")
-        require(probe in self.PROBES, "probe", probe, "last (result.json) or first (the first diagnostics record)")
-        require(_number(confidence) is not None and 0 < confidence < 1, "confidence", confidence, "in (0, 1)")
-        self.key, self.probe, self.confidence = key, probe, float(confidence)
-        self.below = None if below is None else _threshold(below, "below")
-        self.above = None if above is None else _threshold(above, "above")
-
-    def arms(self) -> list[Selector]:
-        return [self.arm]
-
-    def value(self, run, root):
-        return _number(run.result.get(self.key)) if self.probe == "last" else first_probe(run, root, self.key)
-
-    def interval(self, values: list[float]) -> tuple[float, float, float]:
-        """mean, and the t interval mean ± t_{(1+c)/2, n-1}·s/√n ((-inf, inf) for one value)."""
-        n = len(values)
-        mean = sum(values) / n
-        if n < 2:
-            return mean, -math.inf, math.inf
-        s = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-        half = float(student_t.ppf((1 + self.confidence) / 2, n - 1)) * s / math.sqrt(n)
-        return mean, mean - half, mean + half
-
-    def what(self) -> str:
-        return f"{self.key} ({self.probe} probe)"
-
-    def judge(self, runs, root):
-        values = [v for v in (self.value(r, root) for r in self.arm.pick(runs)) if v is not None]
-        n = len(values)
-        if not n:
-            return INCONCLUSIVE, f"{self.arm.label} {self.what()}: none recorded (0 of {self.arm.of} runs)", \
-                "no run records the value"
-        mean, lo, hi = self.interval(values)
-        cell = f"{self.arm.label} {self.what()} {mean:.3g} [{lo:.3g}, {hi:.3g}] (n={n})" + _short(self.arm, n)
-        if n < self.arm.of:
-            return INCONCLUSIVE, cell, f"{n} of {self.arm.of} runs record {self.key}"
-        ci = f"{self.confidence:.0%} interval [{lo:.3g}, {hi:.3g}]"
-        if self.below is not None:
-            if hi < self.below:
-                return REPRODUCED, cell, f"{ci} below {self.below:g}"
-            if lo >= self.below:
-                return NOT_REPRODUCED, cell, f"{ci} not below {self.below:g}"
-            return INCONCLUSIVE, cell, f"{ci} straddles {self.below:g}"
-        if lo > self.above:
-            return REPRODUCED, cell, f"{ci} above {self.above:g}"
-        if hi <= self.above:
-            return NOT_REPRODUCED, cell, f"{ci} not above {self.above:g}"
-        return INCONCLUSIVE, cell, f"{ci} straddles {self.above:g}"
-
-
-class GradDecay(MeanBound):
-    def __init__(self, arm, below: float | None = None, above: float | None = None, trained: bool = True,
-                 confidence: float = 0.95):
-        require(isinstance(trained, bool), "trained", trained, "true (the final probe) or false (the fresh model's)")
-        super().__init__(arm, "grad_decay_per_step", below, above, "last" if trained else "first", confidence)
-        self.trained = trained
-
-    def what(self) -> str:
-        return f"{self.key} ({'trained' if self.trained else 'fresh'})"
 
 
 class All(Criterion):
