@@ -30,7 +30,8 @@ def unknown_choice(args: list[str]) -> str | None:
         group = CONF / key
         if not sep or key.startswith("hydra") or not group.is_dir() or "(" in value:
             continue  # not a group choice, or a sweep function such as glob(...): Hydra's to judge
-        choices = sorted(p.stem for p in group.glob("*.yaml"))
+        # a group's subfolders are choices too: +experiment=claims/adding_1997
+        choices = sorted(p.relative_to(group).with_suffix("").as_posix() for p in group.rglob("*.yaml"))
         for v in value.split(","):
             if v and v not in choices:
                 return f"{key}={v!r} is not allowed: one of {', '.join(choices)}"

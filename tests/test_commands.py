@@ -198,3 +198,9 @@ def test_the_first_command_runs_at_a_tiny_size(tmp_path):
     assert {json.loads(r.read_text())["length"] for r in sweep.glob("*/result.json")} == {25, 50, 100}
     assert len(list(sweep.glob("*/result.json"))) == 6
     assert "| lstm | adding | 100 |" in p.stdout and (sweep / "report" / "results.md").exists()
+
+
+def test_unknown_choice_knows_a_groups_subfolders():
+    assert unknown_choice(["+experiment=compare/adding", "model=gru"]) is None
+    line = unknown_choice(["+experiment=compare/nosuch"])
+    assert line.startswith("experiment='compare/nosuch' is not allowed: one of ") and "compare/adding" in line
