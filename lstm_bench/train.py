@@ -79,7 +79,8 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: b
     val_batch = task.val_batch(cfg.train.eval_batch_size, cfg.seed, device)
     test_length = next(iter(test_sets))
     test_batch = test_sets.pop(test_length)  # the rest: the other lengths, scored beside it
-    baseline_loss = task.at_length(test_length).baseline_loss  # the memoryless loss on the primary test's sequences
+    memoryless = task.at_length(test_length)  # the memoryless predictor's scores on the primary test's sequences
+    baseline_loss, baseline_metric = memoryless.baseline_loss, memoryless.baseline_metric
 
     records = RunRecords(run_dir)
     records.start()
@@ -172,7 +173,8 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: b
             "metric_name": task.metric_name,
             "test_metric_by_length": {str(n): v for n, v in {test_length: test_metric, **by_length}.items()}
             if final else None,
-            "baseline_loss": baseline_loss, "loss_vs_baseline": test_loss / baseline_loss if final else None,
+            "baseline_loss": baseline_loss, "baseline_metric": baseline_metric,
+            "loss_vs_baseline": test_loss / baseline_loss if final else None,
             "wall_time_s": wall, "steps_per_s": steps / train_time if train_time > 0 else None,
             **diag.result(), "config": config,
         }

@@ -17,7 +17,7 @@ from run import bad_input
 from tasks import TRAIN
 
 RESULT_KEYS = {"task", "model", "length", "seed", "status", "steps_to_solve", "steps", "test_loss", "test_metric",
-               "baseline_loss", "wall_time_s", "steps_per_s", "config"}
+               "baseline_loss", "baseline_metric", "wall_time_s", "steps_per_s", "config"}
 
 
 def test_defaults_are_the_documented_contract():
@@ -72,6 +72,7 @@ def test_lstm_solves_a_short_adding_task(tmp_path):
     result = run(cfg, tmp_path)
     assert result["status"] == "solved", result
     assert result["test_loss"] < 0.02 < result["baseline_loss"] / 5
+    assert result["baseline_metric"] == result["baseline_loss"]  # adding scores its loss, the squared error
 
 
 def nan_from_step(monkeypatch, first_bad: int):
