@@ -24,7 +24,8 @@ from lstm_bench.train import build
 CONF = ROOT / "conf"
 FILES = sorted(p.relative_to(CONF / "experiment").with_suffix("").as_posix()
                for p in (CONF / "experiment").rglob("*.yaml"))
-TOP = [f for f in FILES if "/" not in f]
+# presets and claim presets; the other subfolders hold arms, checked through the presets that sweep them
+TOP = [f for f in FILES if "/" not in f or (f.startswith("claims/") and f.count("/") == 1)]
 
 # What each preset runs, over all its arms: the tasks as (name, T), the recurrences' names (what the
 # report's rows tell apart), the seeds, and task settings every run shares.
@@ -34,6 +35,18 @@ EXPECTED = {
     "quick": ({("adding", 25), ("adding", 50), ("adding", 100)}, {"rnn", "lstm"}, {0}, {}),
     "compare": (COMPARE_TASKS, {"rnn", "irnn", "gru", "lstm"}, {0, 1, 2}, {}),
     "fair": (COMPARE_TASKS, {"rnn", "irnn", "gru", "lstm"}, {0, 1, 2, 3, 4}, {}),
+    "claims/bengio1994_vanishing_gradient": ({("adding", 100)}, {"rnn", "lstm"}, set(range(5)), {}),
+    "claims/hochreiter1997_adding": ({("adding", 100)}, {"lstm+chrono"}, set(range(5)), {"style": "hochreiter"}),
+    "claims/hochreiter1997_multiplication_order": ({("multiplication", 100), ("temporal_order", 100)},
+                                                   {"lstm+chrono"}, set(range(5)), {}),
+    "claims/le2015_irnn": ({("adding", 150)}, {"rnn", "irnn", "lstm"}, {0, 1, 2}, {}),
+    "claims/arjovsky2016_copy": ({("copy", 100), ("copy", 500)}, {"lstm"}, set(range(5)), {"n_recall": 10}),
+    "claims/gers2000_forget_gate": ({("reber", 50)}, {"lstm", "lstm_cell-nfg"}, set(range(5)), {"continual": True}),
+    "claims/greff2017_variants": ({("adding", 100)}, {"lstm_cell", "lstm_cell-vanilla+peephole",
+                                   "lstm_cell-cifg+peephole", "lstm_cell-nfg+peephole",
+                                   "lstm_cell-noaf+peephole"}, set(range(5)), {}),
+    "claims/tallec2018_chrono": ({("temporal_order", 100)}, {"lstm", "lstm+chrono"}, set(range(5)), {}),
+    "claims/jozefowicz2015_forget_bias": ({("adding", 200)}, {"gru", "lstm", "lstm+forget_bias"}, set(range(5)), {}),
     "modern": (COMPARE_TASKS, {"rnn", "gru", "lstm", "slstm", "minlstm", "mingru"}, {0, 1, 2}, {}),
     # the frontier sweeper sets T itself (from hydra.sweeper.start): what composes is the task's default
     "frontier": ({("adding", 100), ("copy", 100)}, {"rnn", "lstm"}, {0, 1, 2}, {}),
