@@ -22,7 +22,7 @@ from lstm_bench.claims.criteria import INCONCLUSIVE, Criterion, Verdict
 from lstm_bench.errors import ConfigError
 from lstm_bench.records import FINISHED
 from lstm_bench.report.load import SKIP_DIRS, ReportError, load
-from lstm_bench.report.render import _tex_escape
+from lstm_bench.report.render import latex_table
 
 HEADER = ("id", "claim", "paper reports", "we measured", "verdict", "runs (finished/expected)")
 CSV_HEADER = ("id", "claim", "paper", "paper_reports", "measured", "verdict", "finished", "expected",
@@ -146,10 +146,8 @@ def markdown(rows: list[ClaimRow]) -> str:
 
 
 def latex(rows: list[ClaimRow]) -> str:
-    lines = [r"\begin{tabular}{lp{4cm}p{4cm}p{4cm}ll}", r"\toprule",
-             " & ".join(_tex_escape(h) for h in HEADER) + r" \\", r"\midrule"]
-    lines += [" & ".join(_tex_escape(c) for c in _cells(r)) + r" \\" for r in rows]
-    lines += [r"\bottomrule", r"\end{tabular}", *(f"% {w}" for w in _why(rows))]
+    lines = latex_table(HEADER, [_cells(r) for r in rows], columns="lp{4cm}p{4cm}p{4cm}ll")
+    lines += [f"% {w}" for w in _why(rows)]
     return "\n".join(lines) + "\n"
 
 

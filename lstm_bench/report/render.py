@@ -189,8 +189,10 @@ def _tex_escape(s) -> str:
     return "".join(TEX.get(ch, ch) for ch in str(s).replace(">=", "\0")).replace("\0", r"$\geq$")
 
 
-def _latex_table(header, rows) -> list[str]:
-    lines = [r"\begin{tabular}{" + "l" * min(3, len(header)) + "r" * max(len(header) - 3, 0) + "}", r"\toprule",
+def latex_table(header, rows, columns: str | None = None) -> list[str]:
+    """A booktabs tabular; `columns` its column spec (default: the first three left, the rest right)."""
+    columns = columns or "l" * min(3, len(header)) + "r" * max(len(header) - 3, 0)
+    lines = [r"\begin{tabular}{" + columns + "}", r"\toprule",
              " & ".join(_tex_escape(h) for h in header) + r" \\", r"\midrule"]
     lines += [" & ".join(_tex_escape(c) for c in row) + r" \\" for row in rows]
     return lines + [r"\bottomrule", r"\end{tabular}"]
@@ -224,7 +226,7 @@ def markdown(t: Tables, table: str = "all") -> str:
 
 
 def latex(t: Tables, table: str = "all") -> str:
-    return _document(t, table, "% ", _latex_table)
+    return _document(t, table, "% ", latex_table)
 
 
 def _csv(header, rows, comments) -> str:
