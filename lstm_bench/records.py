@@ -85,10 +85,16 @@ def source_files(repo: Path = REPO) -> list[str]:
     return sorted(rel for p in found if p.is_file() and _is_source(rel := p.relative_to(repo).as_posix()))
 
 
+# An experiment preset only sets values of the job's config, which the resume check compares in full: leaving
+# presets out of the hash lets one claim's preset be edited without making every other sweep run again.
+PRESETS_DIR = "conf/experiment/"
+
+
 def source_hash(repo: Path = REPO) -> str | None:
-    """sha256 over the path and bytes of every source file: the code that runs, with or without git.
-    None when it cannot be established (the package's own files are not where they should be, or unreadable)."""
-    files = source_files(repo)
+    """sha256 over the path and bytes of every source file but the experiment presets: the code that runs,
+    with or without git. None when it cannot be established (the package's own files are not where they should
+    be, or unreadable)."""
+    files = [rel for rel in source_files(repo) if not rel.startswith(PRESETS_DIR)]
     if not any(rel.startswith("lstm_bench/") for rel in files):
         return None
     digest = hashlib.sha256()

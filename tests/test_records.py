@@ -49,6 +49,22 @@ def test_the_source_files_are_the_code_and_nothing_else(tmp_path):
     assert source_hash(root) not in (before, changed)
 
 
+def test_an_experiment_preset_is_config_not_code(tmp_path):
+    """A preset's values land in the job's recorded config, which the resume check compares whole: editing or
+    adding one (a claim's header, say) leaves the hash alone, where a config group file changes it."""
+    root = project(tmp_path)
+    (root / "conf" / "experiment").mkdir()
+    (root / "conf" / "experiment" / "quick.yaml").write_text("# @package _global_\nseed: 1\n")
+    before = source_hash(root)
+    assert "conf/experiment/quick.yaml" in source_files(root)  # still a source file: git's dirty flag counts it
+    (root / "conf" / "experiment" / "quick.yaml").write_text("# @package _global_\n# a new header\nseed: 2\n")
+    (root / "conf" / "experiment" / "claims").mkdir()
+    (root / "conf" / "experiment" / "claims" / "x.yaml").write_text("seed: 3\n")
+    assert source_hash(root) == before
+    (root / "conf" / "model" / "lstm.yaml").write_text("hidden_size: 9\n")
+    assert source_hash(root) != before
+
+
 def test_a_copied_folder_hashes_as_its_original(tmp_path):
     a = project(tmp_path / "a")
     git(a, "init", "-q")
