@@ -1,6 +1,7 @@
 """lstm_bench.report on sweeps written by hand: known numbers, the three formats, byte-identical output,
 provenance, the frontier table, plots, and bad input (the report reads files; it never trains)."""
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -220,16 +221,23 @@ def test_threads_per_job(launcher, cores, expected):
 def test_an_infinite_forget_timescale_is_infinity_not_a_number(tmp_path):
     """A forget gate that never forgets: result.json holds null and the flag; the tables say ∞, and a
     finite row keeps its mean."""
-    make_run(tmp_path, "nfg", model="lstm_cell-nfg", forget_timescale_median=None,
-             forget_timescale_median_infinite=True)
+    for seed in (0, 1):  # two infinite values: a spread of them is undefined (statistics.stdev would raise)
+        make_run(tmp_path, f"nfg{seed}", model="lstm_cell-nfg", seed=seed, forget_timescale_median=None,
+                 forget_timescale_median_infinite=True)
     make_run(tmp_path, "l0", seed=0, forget_timescale_median=10.0, forget_timescale_median_infinite=False)
     make_run(tmp_path, "l1", seed=1, forget_timescale_median=20.0, forget_timescale_median_infinite=False)
     sweep = report.load(tmp_path)
     md = report.render(sweep, "md")
     rows = {line.split("|")[1].strip(): line for line in md.splitlines() if line.startswith("| ")}
     assert "forget timescale" in rows["model"]
-    assert "∞ (n=1)" in rows["lstm_cell-nfg"] and "15.0 ± 7.1 (n=2)" in rows["lstm"]
-    assert r"$\infty$ (n=1)" in report.render(sweep, "latex")
+    assert "∞ (n=2)" in rows["lstm_cell-nfg"] and "15.0 ± 7.1 (n=2)" in rows["lstm"]
+    assert r"$\infty$ (n=2)" in report.render(sweep, "latex")
+    header, numbers = report.results_numbers(report.build(sweep).results)  # the CSV's and W&B's table
+    cells = {line[0]: dict(zip(header, line)) for line in numbers}
+    nfg, lstm = cells["lstm_cell-nfg"], cells["lstm"]
+    assert (nfg["forget_timescale_median_mean"], nfg["forget_timescale_median_std"]) == (math.inf, None)
+    assert (lstm["forget_timescale_median_mean"], lstm["forget_timescale_median_n"]) == (15.0, 2)
+    assert lstm["forget_timescale_median_std"] == pytest.approx(math.sqrt(50))
 
 
 def test_uncommitted_code_versions_are_told_apart_by_their_source_hash(tmp_path):

@@ -31,7 +31,7 @@ CAPACITY = ("hidden_size", "n_params", "n_params_recurrence", "state_size")
 
 @dataclass(frozen=True)
 class Stat:
-    """The finite values of one number over a row's runs."""
+    """The values of one number over a row's runs: finite, or infinite where a run flags it (_value)."""
     values: tuple[float, ...]
 
     @property
@@ -44,7 +44,10 @@ class Stat:
 
     @property
     def std(self) -> float | None:
-        return statistics.stdev(self.values) if len(self.values) > 1 else None
+        """None for one value, and where a value is infinite: no spread is defined (statistics.stdev raises)."""
+        if len(self.values) < 2 or not all(map(math.isfinite, self.values)):
+            return None
+        return statistics.stdev(self.values)
 
 
 def _value(result: dict, key: str) -> float | None:
