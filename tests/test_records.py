@@ -2,7 +2,9 @@
 dirty flag counting untracked source files), the resume check that reuses a result only for the same config,
 code and device, and the report that keeps devices apart and averages the final loss over finished runs."""
 import json
+import os
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import pytest
 
 from conftest import TINY, compose_cfg, read_result, run_cli
 from lstm_bench import report, train
-from lstm_bench.records import git_state, read_jsonl, reusable_result, source_files, source_hash
+from lstm_bench.records import git_state, read_jsonl, reusable_result, source_files, source_hash, write_text
 
 SOURCES = {"run.py": "print('run')\n", "lstm_bench/__init__.py": "", "lstm_bench/train.py": "STEPS = 1\n",
            "tasks/copy.py": "T = 5\n", "kernels/lstm/fused.py": "", "hydra_plugins/p/sweeper.py": "",
@@ -245,3 +247,17 @@ def test_an_unsolved_run_records_validation_and_test_at_its_last_step(tmp_path):
     assert result["status"] == "unsolved" and [r["step"] for r in rows] == [10, 20]
     assert (result["val_metric"], result["test_metric"]) == (rows[-1]["val_recall_acc"], rows[-1]["test_recall_acc"])
     assert result["val_loss"] == rows[-1]["val_loss"] and result["solved_test"] is False
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_an_atomic_write_gets_the_mode_a_plain_open_would(tmp_path, umask):
+    """The temporary file behind an atomic write is 0600; the file it becomes follows the umask like any other."""
+    old = os.umask(umask)
+    try:
+        write_text(tmp_path / "result.json", "{}\n")
+        (tmp_path / "plain.json").write_text("{}\n")
+    finally:
+        os.umask(old)
+    mode = lambda name: stat.S_IMODE((tmp_path / name).stat().st_mode)  # noqa: E731
+    assert mode("result.json") == mode("plain.json") == 0o666 & ~umask
+    assert (tmp_path / "result.json").read_text() == "{}\n" and len(list(tmp_path.iterdir())) == 2
