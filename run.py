@@ -58,7 +58,7 @@ def main(cfg: DictConfig) -> dict:
             done, why = reusable_result(run_dir, plain_config(cfg), source_hash(), str(resolve_device(cfg.device)))
             if done is not None:
                 print(f"{run_dir.name}: already {done['status']} with this config, code and device, not run again")
-                return done
+                return {**done, "resumed": True}  # for the launcher's line; the record is as it was
             if why:
                 print(f"{run_dir.name}: run again: {why}")
         result = run(cfg, run_dir, group=Path(hc.sweep.dir).name if multirun else None,
@@ -75,7 +75,12 @@ def main(cfg: DictConfig) -> dict:
         if run_dir.resolve() != Path.cwd() and {p.name for p in run_dir.iterdir()} <= {".hydra", f"{hc.job.name}.log"}:
             shutil.rmtree(run_dir, ignore_errors=True)
         sys.exit(2)
-    how = f"solved at step {result['steps_to_solve']}" if result["status"] == "solved" else result["status"]
+    if multirun:
+        return result  # the launcher says it in its line per finished job
+    how = result["status"]
+    if how == "solved":  # validation's verdict stopped the run; the test's is what counts
+        how = (f"solved at step {result['steps_to_solve']}" if result["solved_test"] is not False else
+               f"met the solved rule on validation at step {result['steps_to_solve']}, but not on test")
     if result["test_loss"] is None:  # a diverged run has no final test numbers
         test = f"no final test numbers (last good evaluation at step {result['last_eval_step']})"
     else:
@@ -90,4 +95,9 @@ def main(cfg: DictConfig) -> dict:
 if __name__ == "__main__":
     if (bad := unknown_choice(sys.argv[1:])) and os.environ.get("HYDRA_FULL_ERROR") != "1":
         sys.exit(f"error: {bad}")
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # the run, if one had started, recorded itself as interrupted
+        print("interrupted (Ctrl-C): what ran so far is recorded; in a sweep, the same command with the same "
+              "hydra.sweep.dir resumes it", file=sys.stderr)
+        sys.exit(130)

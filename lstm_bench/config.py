@@ -17,8 +17,13 @@ def _positive_int(key: str, value) -> None:
 
 def validate(cfg: DictConfig) -> None:
     t = cfg.train
-    for key in ("steps", "batch_size", "eval_batch_size", "eval_every"):
+    for key in ("steps", "batch_size", "eval_batch_size", "eval_every", "confirm"):
         _positive_int(f"train.{key}", t[key])
+    require(isinstance(t.prune, bool), "train.prune", t.prune, "true or false")
+    require(isinstance(t.prune_at, (int, float)) and 0 < t.prune_at < 1, "train.prune_at", t.prune_at,
+            "a fraction of train.steps in (0, 1)")
+    require(isinstance(t.prune_margin, (int, float)) and 0 <= t.prune_margin < 1, "train.prune_margin",
+            t.prune_margin, "a fraction in [0, 1)")
     require(isinstance(t.lr, (int, float)) and t.lr > 0, "train.lr", t.lr, "a learning rate > 0")
     require(t.clip is None or t.clip > 0, "train.clip", t.clip, "a gradient-norm bound > 0, or null for no clipping")
     require(t.threads is None or (isinstance(t.threads, int) and t.threads > 0), "train.threads", t.threads,

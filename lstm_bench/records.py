@@ -17,6 +17,7 @@ import os
 import platform
 import subprocess
 import tempfile
+from enum import Enum
 from importlib import metadata
 from pathlib import Path
 
@@ -174,10 +175,25 @@ class RunRecords:
         write_json(self.dir / "result.json", result)
 
 
+class Status(str, Enum):
+    """How a run ended: result.json's `status`. A str, so a record holds (and compares equal to) the plain word."""
+    SOLVED = "solved"  # validation met the task's rule (the test's verdict at that step is solved_test)
+    UNSOLVED = "unsolved"  # the step budget ran out first
+    PRUNED = "pruned"  # stopped early, still at the memoryless baseline on validation (train.prune)
+    DIVERGED = "diverged"  # a NaN or infinite loss
+    CRASHED = "crashed"  # an exception; its error is in result.json
+    INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM
+
+    def __str__(self) -> str:
+        return self.value
+
+
 # --- reading records back (the report and the resume check); stdlib only, never torch ---
 
-# statuses of a run that reached its end; "crashed" and "interrupted" runs are run again on resume
-FINISHED = ("solved", "unsolved", "diverged")
+# statuses of a run that reached its end (resume reuses them; crashed and interrupted runs run again)
+FINISHED = (Status.SOLVED, Status.UNSOLVED, Status.PRUNED, Status.DIVERGED)
+# the runs whose final test numbers were taken after their last step (a diverged run has none)
+EVALUATED = (Status.SOLVED, Status.UNSOLVED, Status.PRUNED)
 RESULT_FIELDS = ("task", "model", "length", "seed", "status")
 
 

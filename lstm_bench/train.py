@@ -6,10 +6,14 @@ the model how to recur. Records on disk are the source of truth; the logger mirr
 from __future__ import annotations
 
 import math
+import signal
 import sys
+import threading
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 import hydra
 import torch
@@ -20,7 +24,7 @@ from lstm_bench.config import resolve_device, validate
 from lstm_bench.diagnostics import Diagnostics
 from lstm_bench.models import SeqModel
 from lstm_bench.models.capacity import capacity, largest_hidden_size
-from lstm_bench.records import RunRecords, git_state, source_hash, versions
+from lstm_bench.records import EVALUATED, RunRecords, Status, git_state, source_hash, versions
 
 
 def now() -> str:
@@ -57,13 +61,165 @@ def plain_config(cfg: DictConfig) -> dict:
     return OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
 
 
+class Eval(NamedTuple):
+    """One evaluation on a held-out batch."""
+    loss: float
+    metric: float
+    extra: dict  # the task's extra metrics (per-gap accuracy, ...)
+
+    @property
+    def finite(self) -> bool:
+        return math.isfinite(self.loss) and math.isfinite(self.metric)
+
+
 @torch.no_grad()
-def evaluate(model, task, batch) -> tuple[float, float, dict]:
-    """(loss, metric, the task's extra metrics) on a whole held-out batch (validation or test), from a zero state."""
+def evaluate(model, task, batch) -> Eval:
+    """The loss, metric and extra metrics on a whole held-out batch (validation or test), from a zero state."""
     model.eval()
     out, _ = model(batch.x)
     model.train()
-    return task.loss(out, batch).item(), task.metric(out, batch), task.extra_metrics(out, batch)
+    return Eval(task.loss(out, batch).item(), task.metric(out, batch), task.extra_metrics(out, batch))
+
+
+@dataclass
+class LoopEnd:
+    """Where the loop stopped: what the result record is built from."""
+    status: Status = Status.UNSOLVED
+    error: str | None = None
+    steps: int = 0  # optimizer updates applied
+    steps_to_solve: int | None = None  # the first evaluation of the streak that met the solved rule
+    last_eval: int = 0  # the step of the last evaluation with finite numbers (0: the fresh model)
+    val: Eval | None = None  # the last evaluation's, taken after the last step
+    test: Eval | None = None
+    by_length: dict = field(default_factory=dict)  # the other test lengths' metrics at that evaluation
+    train_time: float = 0.0  # seconds spent in optimizer steps
+
+    @property
+    def evaluated(self) -> bool:
+        """Final numbers exist: the run's last step was evaluated (solved, unsolved or pruned)."""
+        return self.status in EVALUATED
+
+
+def result_record(cfg, task, model, end: LoopEnd, test_length: int, chance, wall: float, diag) -> dict:
+    """result.json from the loop's end. Final numbers only where the last step was evaluated: a diverged, crashed or
+    interrupted run has none (metrics.jsonl keeps every evaluation that did happen). "solved" is selection on
+    validation; solved_test is what the test says at the same step."""
+    ok = end.evaluated
+    return {
+        "task": task.name, "model": model.recurrence.name, "length": task.length, "test_length": test_length,
+        "seed": cfg.seed, **capacity(model),
+        "status": end.status, "error": end.error, "steps_to_solve": end.steps_to_solve, "steps": end.steps,
+        "last_eval_step": end.last_eval, "val_loss": end.val.loss if ok else None,
+        "val_metric": end.val.metric if ok else None, "test_loss": end.test.loss if ok else None,
+        "test_metric": end.test.metric if ok else None, "solved_test": task.solved(end.test.metric) if ok else None,
+        "metric_name": task.metric_name,
+        "test_metric_by_length": {str(n): v for n, v in {test_length: end.test.metric, **end.by_length}.items()}
+        if ok else None,
+        "baseline_loss": chance.baseline_loss, "baseline_metric": chance.baseline_metric,
+        "loss_vs_baseline": end.test.loss / chance.baseline_loss if ok else None,
+        "wall_time_s": wall, "steps_per_s": end.steps / end.train_time if end.train_time > 0 else None,
+        **diag.result(), "config": plain_config(cfg),
+    }
+
+
+class Interrupt:
+    """SIGTERM (Slurm's scancel, a killed job) ends a run as Ctrl-C does; once a run is stopping, further signals
+    wait, so its records are written whole."""
+
+    def __enter__(self):
+        self.main = threading.current_thread() is threading.main_thread()  # signals belong to the main thread
+        if self.main:
+            self.old = signal.getsignal(signal.SIGINT), signal.signal(signal.SIGTERM, signal.default_int_handler)
+        return self
+
+    def stopping(self) -> None:
+        if self.main:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    def __exit__(self, *exc):
+        if self.main:
+            signal.signal(signal.SIGINT, self.old[0])
+            signal.signal(signal.SIGTERM, self.old[1])
+
+
+def train_loop(end: LoopEnd, cfg, task, model, optimizer, val_batch, test_batch, test_sets, chance, records, logger,
+               diag, interactive: bool) -> None:
+    """Step, clip, evaluate, into `end`; stop when validation says solved (`train.confirm` evaluations in a row),
+    when the run is still at the memoryless baseline at `train.prune_at` of its budget (`train.prune`), when it
+    diverges, or at the end of the budget. An exception leaves `end` where the loop was."""
+    t = cfg.train
+    end.test = evaluate(model, task, test_batch)
+    prune_step = math.ceil(t.prune_at * t.steps) if t.prune else None
+    streak = 0  # evaluations in a row that met the solved rule on validation
+    loss_sum = norm_sum = 0.0
+    n_in_window = 0
+    state = None  # carried across batches only by a stateful task (a stream that never resets)
+    bar = tqdm(total=t.steps, disable=not interactive, file=sys.stderr, dynamic_ncols=True, leave=False)
+    try:
+        diag.at_eval(model, 0)  # the fresh model: the "before" of every curve
+        for step in range(1, t.steps + 1):
+            tic = time.perf_counter()
+            batch = task.batch(t.batch_size, cfg.seed, step, model_device(model))
+            out, state = model(batch.x, state)
+            state = tuple(s.detach() for s in state) if task.stateful else None  # truncated BPTT
+            loss = task.loss(out, batch)
+            if not torch.isfinite(loss):
+                end.status = Status.DIVERGED
+                break
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip if t.clip else math.inf)
+            optimizer.step()
+            end.steps = step
+            end.train_time += time.perf_counter() - tic
+            loss_sum += loss.item()
+            norm_sum += grad_norm.item()
+            n_in_window += 1
+            bar.update(1)
+            if step % t.eval_every and step != t.steps:
+                continue
+
+            val = evaluate(model, task, val_batch)
+            test = evaluate(model, task, test_batch)  # recorded, never read to stop
+            by_length = {n: evaluate(model, task, b).metric for n, b in test_sets.items()}
+            row = {"step": step, "train_loss": loss_sum / n_in_window, "grad_norm": norm_sum / n_in_window,
+                   "val_loss": val.loss, f"val_{task.metric_name}": val.metric,
+                   "test_loss": test.loss, f"test_{task.metric_name}": test.metric,
+                   **{f"test_{k}": v for k, v in test.extra.items()},
+                   **{f"test_{task.metric_name}_T{n}": v for n, v in by_length.items()}}
+            records.metric(row)  # no timings here: the same seed gives the same file
+            logger.log({**row, "steps_per_s": step / end.train_time}, step=step)
+            diag.at_eval(model, step)  # on a float64 copy: training is untouched
+            bar.set_postfix(loss=f"{row['train_loss']:.4f}", **{task.metric_name: f"{test.metric:.4f}"})
+            loss_sum = norm_sum = 0.0
+            n_in_window = 0
+            if not (val.finite and test.finite):
+                end.status = Status.DIVERGED
+                break
+            end.val, end.test, end.by_length, end.last_eval = val, test, by_length, step
+            streak = streak + 1 if task.solved(val.metric) else 0
+            if streak == 1:
+                end.steps_to_solve = step
+            if streak >= t.confirm:
+                end.status = Status.SOLVED
+                break
+            # a run still at the memoryless baseline this far into its budget will not solve: the rule's false
+            # stops were counted on real runs (README, Pruning) before it was turned on
+            if prune_step is not None and step >= prune_step and streak == 0:
+                if val.loss >= (1 - t.prune_margin) * chance.baseline_loss:
+                    end.status = Status.PRUNED
+                    break
+                prune_step = None  # checked once, at the first evaluation past prune_at
+        if end.status != Status.SOLVED:
+            end.steps_to_solve = None  # a streak cut short by the budget, a prune or a divergence is no solve
+        diag.finish(model, end.steps)  # the trained model's probe, the curves and the PNGs
+    finally:
+        bar.close()
+
+
+def model_device(model) -> torch.device:
+    return next(model.parameters()).device
 
 
 def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: bool | None = None) -> dict:
@@ -79,106 +235,36 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: b
     val_batch = task.val_batch(cfg.train.eval_batch_size, cfg.seed, device)
     test_length = next(iter(test_sets))
     test_batch = test_sets.pop(test_length)  # the rest: the other lengths, scored beside it
-    memoryless = task.at_length(test_length)  # the memoryless predictor's scores on the primary test's sequences
-    baseline_loss, baseline_metric = memoryless.baseline_loss, memoryless.baseline_metric
+    chance = task.at_length(test_length)  # the memoryless predictor's scores on the primary test's sequences
 
     records = RunRecords(run_dir)
     records.start()
-    config = plain_config(cfg)
     meta = {"seed": cfg.seed, "device": str(device), "start_time": now(), "git": git_state(),
             "source_sha256": source_hash(), "versions": versions(), "torch_threads": torch.get_num_threads()}
     records.meta(meta)
-    name = f"{task.name}-T{task.length}-{model.recurrence.name}-s{cfg.seed}"
-    logger.start(run_dir, config, name, group)
+    logger.start(run_dir, plain_config(cfg), f"{task.name}-T{task.length}-{model.recurrence.name}-s{cfg.seed}", group)
     diag.start(records, logger)
 
-    t = cfg.train
-    # steps: optimizer updates applied; last_eval: the step of the last evaluation with finite numbers
-    status, error, steps_to_solve, steps, last_eval = "unsolved", None, None, 0, 0
-    test_loss, test_metric, _ = evaluate(model, task, test_batch)
-    val_loss = val_metric = math.nan
-    by_length = {}
-    loss_sum = norm_sum = 0.0
-    n_in_window = 0
-    train_time = 0.0
-    state = None  # carried across batches only by a stateful task (a stream that never resets)
-    t0 = time.perf_counter()
     show_bar = sys.stderr.isatty() if interactive is None else interactive
-    bar = tqdm(total=t.steps, disable=not show_bar, file=sys.stderr, dynamic_ncols=True, leave=False)
-    try:
-        diag.at_eval(model, 0)  # the fresh model: the "before" of every curve
-        for step in range(1, t.steps + 1):
-            tic = time.perf_counter()
-            batch = task.batch(t.batch_size, cfg.seed, step, device)
-            out, state = model(batch.x, state)
-            state = tuple(s.detach() for s in state) if task.stateful else None  # truncated BPTT
-            loss = task.loss(out, batch)
-            if not torch.isfinite(loss):
-                status = "diverged"
-                break
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip if t.clip else math.inf)
-            optimizer.step()
-            steps = step
-            train_time += time.perf_counter() - tic
-            loss_sum += loss.item()
-            norm_sum += grad_norm.item()
-            n_in_window += 1
-            bar.update(1)
-
-            if step % t.eval_every == 0 or step == t.steps:
-                val_loss, val_metric, _ = evaluate(model, task, val_batch)
-                test_loss, test_metric, extra = evaluate(model, task, test_batch)  # recorded, never read to stop
-                by_length = {n: evaluate(model, task, b)[1] for n, b in test_sets.items()}
-                row = {"step": step, "train_loss": loss_sum / n_in_window, "grad_norm": norm_sum / n_in_window,
-                       "val_loss": val_loss, f"val_{task.metric_name}": val_metric,
-                       "test_loss": test_loss, f"test_{task.metric_name}": test_metric,
-                       **{f"test_{k}": v for k, v in extra.items()},
-                       **{f"test_{task.metric_name}_T{n}": v for n, v in by_length.items()}}
-                records.metric(row)  # no timings here: the same seed gives the same file
-                logger.log({**row, "steps_per_s": step / train_time}, step=step)
-                diag.at_eval(model, step)  # on a float64 copy: training is untouched
-                bar.set_postfix(loss=f"{row['train_loss']:.4f}", **{task.metric_name: f"{test_metric:.4f}"})
-                loss_sum = norm_sum = 0.0
-                n_in_window = 0
-                if not all(map(math.isfinite, (val_loss, val_metric, test_loss, test_metric))):
-                    status = "diverged"
-                    break
-                last_eval = step
-                if task.solved(val_metric):
-                    status, steps_to_solve = "solved", step
-                    break
-        diag.finish(model, steps)  # the trained model's probe, the curves and the PNGs
-    except KeyboardInterrupt:
-        status = "interrupted"
-        raise
-    except Exception as err:
-        status, error = "crashed", f"{type(err).__name__}: {err}".splitlines()[0]
-        raise
-    finally:
-        bar.close()
-        wall = time.perf_counter() - t0
-        # final numbers only where the run's last step was evaluated: a diverged, crashed or interrupted
-        # run has none (metrics.jsonl keeps every evaluation that did happen). "solved" is selection on
-        # validation; solved_test is what the test says at that same step
-        final = status in ("solved", "unsolved")
-        result = {
-            "task": task.name, "model": model.recurrence.name, "length": task.length, "test_length": test_length,
-            "seed": cfg.seed, **capacity(model),
-            "status": status, "error": error, "steps_to_solve": steps_to_solve, "steps": steps,
-            "last_eval_step": last_eval, "val_loss": val_loss if final else None,
-            "val_metric": val_metric if final else None, "test_loss": test_loss if final else None,
-            "test_metric": test_metric if final else None, "solved_test": task.solved(test_metric) if final else None,
-            "metric_name": task.metric_name,
-            "test_metric_by_length": {str(n): v for n, v in {test_length: test_metric, **by_length}.items()}
-            if final else None,
-            "baseline_loss": baseline_loss, "baseline_metric": baseline_metric,
-            "loss_vs_baseline": test_loss / baseline_loss if final else None,
-            "wall_time_s": wall, "steps_per_s": steps / train_time if train_time > 0 else None,
-            **diag.result(), "config": config,
-        }
-        records.result(result)
-        records.meta({**meta, "end_time": now()})
-        logger.finish(result)
+    t0 = time.perf_counter()
+    end = LoopEnd()
+    with Interrupt() as interrupt:
+        try:
+            train_loop(end, cfg, task, model, optimizer, val_batch, test_batch, test_sets, chance, records, logger,
+                       diag, show_bar)
+        except BaseException as err:
+            interrupt.stopping()
+            end.status = Status.INTERRUPTED if isinstance(err, KeyboardInterrupt) else Status.CRASHED
+            end.error = None if isinstance(err, KeyboardInterrupt) else f"{type(err).__name__}: {err}".splitlines()[0]
+            finish(records, meta, logger, result_record(cfg, task, model, end, test_length, chance,
+                                                        time.perf_counter() - t0, diag))
+            raise
+    result = result_record(cfg, task, model, end, test_length, chance, time.perf_counter() - t0, diag)
+    finish(records, meta, logger, result)
     return result
+
+
+def finish(records, meta: dict, logger, result: dict) -> None:
+    records.result(result)
+    records.meta({**meta, "end_time": now()})
+    logger.finish(result)

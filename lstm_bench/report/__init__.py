@@ -53,6 +53,8 @@ def write_sweep_report(t: Tables, out_dir: Path) -> str:
     write_text(out_dir / "results.csv", csv_text(t))
     if t.frontier is not None:
         write_text(out_dir / "frontier.csv", csv_text(t, "frontier"))
+    if t.searches:
+        write_text(out_dir / "t50.csv", csv_text(t, "t50"))
     if t.lengths is not None:
         write_text(out_dir / "lengths.csv", csv_text(t, "lengths"))
     try:

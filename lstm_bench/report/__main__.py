@@ -17,8 +17,8 @@ def main(argv: list[str] | None = None) -> int:
                                 description=lstm_bench.report.__doc__.split("\n\n")[0])
     p.add_argument("sweep_dir", type=Path, help="a sweep directory (outputs/sweeps/...), or a folder of them")
     p.add_argument("--format", choices=tuple(FORMATS), default="md")
-    p.add_argument("--table", choices=("all", "results", "frontier", "lengths"), default="all",
-                   help="which table (csv holds one: results unless frontier or lengths)")
+    p.add_argument("--table", choices=("all", "t50", "results", "frontier", "lengths"), default="all",
+                   help="which table (csv holds one: results unless t50, frontier or lengths)")
     p.add_argument("--out", type=Path, help="write the table here instead of printing it")
     p.add_argument("--plots", type=Path, metavar="DIR", help="also draw the figures into DIR, PNG and PDF each")
     p.add_argument("--tune", action="append", default=[], metavar="KEY",

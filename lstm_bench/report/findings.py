@@ -6,7 +6,8 @@ import json
 from collections import defaultdict
 
 from lstm_bench.report.load import Run
-from lstm_bench.report.tables import FrontierTable, Results
+from lstm_bench.report.stats import T50_INTERVAL, fmt_length, ratio
+from lstm_bench.report.tables import FrontierTable, Results, SearchRow
 
 
 def _budget(run: Run):
@@ -82,3 +83,31 @@ def _t50(fit) -> str:
     if fit is None:
         return "n/a"
     return f"= {fit.text()}" if fit.kind == "fit" else fit.text()
+
+
+RATIOS = (("lstm", "rnn"),)  # the pairs whose T50 ratio the search findings state, where both were searched
+
+
+def search_lines(rows: list[SearchRow], res: Results) -> list[str]:
+    """`adding: lstm T50 = 270 [230, 330], rnn T50 = 33.1 [29.0, 37.5]; lstm/rnn T50 8.2 [6.6, 10.1] (...)`."""
+    lines = []
+    for task in sorted({r.task for r in rows}):
+        mine = [r for r in rows if r.task == task]
+        cells = [f"{r.model}{' ' + r.setting if r.setting else ''} T50 {_t50(r.fit)}" for r in mine]
+        fits = {r.model: r.fit for r in mine if not r.setting}
+        for a, b in RATIOS:
+            q = ratio(fits[a], fits[b]) if a in fits and b in fits else None
+            if q is not None:
+                cells.append(f"{a}/{b} T50 {q[0]:.3g} [{q[1]:.3g}, {q[2]:.3g}]")
+        n = sorted({len(r.measured) for r in mine})
+        runs = f"{n[0]}" if len(n) == 1 else f"{n[0]}-{n[-1]}"
+        keys = sorted({r.tune_key for r in mine})
+        lines.append(f"{task}: " + ", ".join(cells) + f" ({T50_INTERVAL}s; " + _params([x for r in mine for x in r.runs])
+                     + f", {', '.join(keys)} chosen per model on validation by its tuning runs; T50 from {runs} "
+                     "measurement runs, one seed each)")
+    return lines
+
+
+def bracket_text(bracket) -> str:
+    lo, hi = bracket
+    return f"({fmt_length(lo) if lo else '-'}, {fmt_length(hi) if hi else '-'})"

@@ -51,6 +51,7 @@ class Sweep:
     notes: list[str] = field(default_factory=list)  # one line per problem in the input
     commands: list[str] = field(default_factory=list)
     frontiers: list[tuple[str, dict]] = field(default_factory=list)  # (directory, its frontier.json)
+    searches: list[tuple[str, dict]] = field(default_factory=list)  # (directory, its t50.json): the T50 searches
 
 
 def _command(multirun_yaml: Path) -> str | None:
@@ -68,12 +69,12 @@ def _command(multirun_yaml: Path) -> str | None:
     return " ".join([f"python {name}.py -m", *args])
 
 
-def _frontier(path: Path) -> dict:
-    """A frontier.json that holds a list of searches; ValueError otherwise."""
-    frontier = read_json(path)
-    if not isinstance(frontier, dict) or not isinstance(frontier.get("searches"), list):
+def _searches(path: Path) -> dict:
+    """A frontier.json or t50.json that holds a list of searches; ValueError otherwise."""
+    found = read_json(path)
+    if not isinstance(found, dict) or not isinstance(found.get("searches"), list):
         raise ValueError("no list of searches")
-    return frontier
+    return found
 
 
 def _valid(result: dict) -> str | None:
@@ -111,12 +112,13 @@ def load(root: Path) -> Sweep:
         if "multirun.yaml" in filenames:
             command = _command(here / "multirun.yaml")
             sweep.commands.append(command or f"unknown (unreadable {rel}/multirun.yaml)")
-        if "frontier.json" in filenames:
-            try:
-                sweep.frontiers.append((rel, _frontier(here / "frontier.json")))
-            except (OSError, ValueError) as err:
-                why = f"{type(err).__name__}: {err}".splitlines()[0]
-                sweep.notes.append(f"skipped {rel}/frontier.json: unreadable ({why})")
+        for name, found in (("frontier.json", sweep.frontiers), ("t50.json", sweep.searches)):
+            if name in filenames:
+                try:
+                    found.append((rel, _searches(here / name)))
+                except (OSError, ValueError) as err:
+                    why = f"{type(err).__name__}: {err}".splitlines()[0]
+                    sweep.notes.append(f"skipped {rel}/{name}: unreadable ({why})")
         if "result.json" in filenames:
             try:
                 result = read_result(here)

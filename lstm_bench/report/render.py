@@ -12,15 +12,20 @@ import csv
 import io
 import math
 
-from lstm_bench.report.findings import results_lines, t50_lines
+from lstm_bench.report.findings import bracket_text, results_lines, search_lines, t50_lines
 from lstm_bench.report.load import ReportError, Sweep
-from lstm_bench.report.stats import T50, MedianIQR, fmt_length
-from lstm_bench.report.tables import OTHER_OUTCOMES, STATS, FrontierTable, LengthTable, Results, Stat, Tables, build
+from lstm_bench.report.stats import T50, T50_INTERVAL, T50_MODEL, MedianIQR, fmt_length
+from lstm_bench.report.tables import (OTHER_OUTCOMES, STATS, FrontierTable, LengthTable, Results, SearchRow, Stat,
+                                      Tables, build)
 
 DASH = "-"
 NO_LENGTHS = "no test lengths to report (every run was tested at the length it trained at)"
-FRONTIER_TITLE = ("Frontier: T50, the length solved half the time (a logistic fit in log T to every run, 95% "
-                  "bootstrap interval over seeds), and the longest T solved within the step budget, from ")
+FRONTIER_TITLE = (f"Frontier: T50, the length solved half the time, with its {T50_INTERVAL} (every run one trial; "
+                  f"{T50_MODEL}), and the longest T solved within the step budget, from ")
+SEARCH_TITLE = (f"T50 search: the length each model solves half the time within its step budget, from its measurement "
+                f"runs' test verdicts, with its {T50_INTERVAL} ({T50_MODEL}); the tuned value chosen on validation by "
+                f"the tuning runs, which stay out of T50")
+NO_SEARCH = "no T50 search to report (no t50.json)"
 NO_FRONTIER = "no frontier to report (no frontier.json, and one length per model and task)"
 # the text tables' column name and number format of each statistic
 # loss / baseline averages the runs that reached their last step (tables.AVERAGED_OVER): the heading says so
@@ -105,7 +110,7 @@ def results_numbers(res: Results) -> tuple[list[str], list[list]]:
 
 
 def frontier_cells(front: FrontierTable) -> tuple[list[str], list[list[str]]]:
-    header = ["model", "task", *(["setting"] if front.with_setting else []), "seeds", "T50 [95% CI]",
+    header = ["model", "task", *(["setting"] if front.with_setting else []), "seeds", f"T50 [{T50_INTERVAL}]",
               "longest T solved: median [min-max]", "per seed"]
     rows = []
     for f in front.rows:
@@ -117,6 +122,33 @@ def frontier_cells(front: FrontierTable) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def search_cells(rows: list[SearchRow]) -> tuple[list[str], list[list[str]]]:
+    with_setting = any(r.setting for r in rows)
+    keys = sorted({r.tune_key for r in rows})
+    header = ["model", "task", *(["setting"] if with_setting else []), f"T50 [{T50_INTERVAL}]",
+              f"{'/'.join(keys)} (chosen on validation)", "tuning bracket", "measurement runs", "solved on test",
+              "lengths measured", "runs in all", "pruned", "CPU time"]
+    out = []
+    for r in rows:
+        lengths = sorted({x.result["length"] for x in r.measured})
+        out.append([r.model, r.task, *([r.setting or DASH] if with_setting else []), r.fit.text(),
+                    DASH if r.chosen is None else f"{r.chosen:g}" if isinstance(r.chosen, float) else str(r.chosen),
+                    bracket_text(r.bracket), str(len(r.measured)), str(sum(x.solved for x in r.measured)),
+                    f"{lengths[0]}-{lengths[-1]}" if lengths else DASH,
+                    str(len(r.runs)) + (f" (+{r.missing} without a record)" if r.missing else ""), str(r.pruned),
+                    f"{r.wall_time_s / 60:.0f} min"])
+    return header, out
+
+
+def search_numbers(rows: list[SearchRow]) -> tuple[list[str], list[list]]:
+    """The T50 search table in plain numbers (CSV)."""
+    header = ["model", "task", "setting", "t50", "t50_lo", "t50_hi", "t50_kind", "tune_key", "chosen", "bracket_lo",
+              "bracket_hi", "measurement_runs", "solved_on_test", "runs", "pruned", "missing", "cpu_time_s"]
+    return header, [[r.model, r.task, r.setting, *(_num(x) for x in (r.fit.value, r.fit.lo, r.fit.hi)), r.fit.kind,
+                     r.tune_key, r.chosen, *r.bracket, len(r.measured), sum(x.solved for x in r.measured),
+                     len(r.runs), r.pruned, r.missing, _num(r.wall_time_s)] for r in rows]
+
+
 def _t50_numbers(fit: T50 | None) -> list:
     if fit is None:
         return [None, None, None, "unmatched", 0]
@@ -125,7 +157,8 @@ def _t50_numbers(fit: T50 | None) -> list:
 
 def frontier_numbers(front: FrontierTable) -> tuple[list[str], list[list]]:
     """The frontier table's text columns and T50 in plain numbers (CSV): t50_kind says how to read t50_lo and
-    t50_hi (fit: the bootstrap interval; above, below, between: the bounds; none: no estimate)."""
+    t50_hi (fit: the credible interval, 0 or inf where an end runs off the lengths; above, below: the bound;
+    none: no estimate)."""
     header, rows = frontier_cells(front)
     header = header + ["t50", "t50_lo", "t50_hi", "t50_kind", "t50_runs"]
     return header, [row + _t50_numbers(f.t50) for row, f in zip(rows, front.rows)]
@@ -201,6 +234,11 @@ def latex_table(header, rows, columns: str | None = None) -> list[str]:
 def _document(t: Tables, table: str, comment: str, block) -> str:
     """Markdown's and LaTeX's common layout: a title and the provenance above each table, as `comment` lines."""
     out = []
+    if table in ("all", "t50") and t.searches:
+        out += [f"{comment}{SEARCH_TITLE}", "", *(comment + p for p in t.provenance), "",
+                *block(*search_cells(t.searches)), "", *(comment + f for f in search_lines(t.searches, t.results)), ""]
+    elif table == "t50":
+        raise ReportError(f"{t.sweep.root}: {NO_SEARCH}")
     if table in ("all", "results"):
         out += [f"{comment}Results: {t.sweep.root.name}", "", *(comment + p for p in t.provenance),
                 *(comment + n for n in _notes(t.results)), "", *block(*results_cells(t.results)), "",
@@ -240,6 +278,10 @@ def _csv(header, rows, comments) -> str:
 
 
 def csv_text(t: Tables, table: str = "all") -> str:
+    if table == "t50":
+        if not t.searches:
+            raise ReportError(f"{t.sweep.root}: {NO_SEARCH}")
+        return _csv(*search_numbers(t.searches), [*t.provenance, SEARCH_TITLE, *search_lines(t.searches, t.results)])
     if table == "lengths":
         if t.lengths is None:
             raise ReportError(f"{t.sweep.root}: {NO_LENGTHS}")

@@ -1,7 +1,8 @@
-"""The report's statistics, pure functions of numbers: Wilson intervals, median and IQR, and T50 from a logistic fit.
+"""The report's statistics, pure functions of numbers: Wilson intervals, median and IQR, and T50 with its
+credible interval.
 
-Nothing here reads files or formats tables, so tables.py and plots.py share one definition of each
-number. Every random draw comes from a fixed seed: the same records give the same bits.
+Nothing here reads files or formats tables, so tables.py, plots.py, the claims' criteria and the headline
+search share one definition of each number. Nothing is random: the same records give the same bits.
 """
 from __future__ import annotations
 
@@ -10,10 +11,8 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Sequence
 
 import numpy as np
+from scipy.special import log_expit
 from scipy.stats import binomtest
-
-N_BOOT = 2000  # bootstrap resamples for T50's interval
-BOOT_SEED = 0
 
 
 def wilson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -41,16 +40,33 @@ def median_iqr(values) -> MedianIQR:
     return MedianIQR(float(med), float(q1), float(q3), int(v.size))
 
 
+# ----------------------------------------------------------------------------- T50
+
+# The model behind every T50: run i (length T_i) solves with probability sigmoid(b * (ln T50 - ln T_i)), runs
+# independent. The prior: ln T50 uniform over [ln T_LOW, ln T_HIGH] and ln b uniform over [ln B_LOW, ln B_HIGH]:
+# b = 1 is a curve that takes a factor of 81 in T to fall from 90% to 10% solved, b = 100 one that takes 4.5%.
+# The posterior is computed on a grid (STEP apart in ln T50): exact up to the grid, and deterministic.
+T_LOW, T_HIGH = 1.0, 1e5
+B_LOW, B_HIGH = 1.0, 100.0
+STEP = 0.02  # 2% in T: finer than any interval it reports
+N_SLOPES = 21
+T50_INTERVAL = "95% credible interval"
+T50_MODEL = (f"T50 is the posterior median, its interval the central {T50_INTERVAL} of a logistic solve rate in "
+             f"ln T (flat prior on ln T50 over {T_LOW:g}-{T_HIGH:g}, log-uniform slope {B_LOW:g}-{B_HIGH:g})")
+
+
 @dataclass(frozen=True)
 class T50:
-    """The length at which a model solves a task half the time.
+    """The length at which a model solves a task half the time, with its 95% credible interval.
 
-    kind is "fit" (value from the fit, lo/hi its bootstrap interval; hi is inf where over 2.5% of the
-    resamples solve every length, lo 0 where they solve none), "above" (every run solved: T50 > lo, the
-    longest length run), "below" (no run solved: T50 < hi, the shortest), "between" (the solved and unsolved
-    lengths do not overlap, so the fit has no finite slope: lo < T50 < hi, lo the longest length that every
-    run solved, hi the shortest that none did; either may be None), or "none" (no finite estimate: a single
-    length, or a fitted solve probability that rises with T).
+    kind "fit": value is the posterior median, inside the lengths that ran; lo and hi the 2.5% and 97.5%
+    posterior quantiles, except that lo is 0 where that quantile lies below the shortest length in the fit,
+    and hi is inf where it lies above the longest (the interval runs off the lengths: prior, not data, would
+    place that end). kind "above": T50 > lo (every run solved: lo is the longest length; or the median lies
+    beyond the lengths and lo is the 2.5% quantile); kind "below": T50 < hi, likewise; kind "none": no
+    estimate (no runs, or a posterior that runs off both ends of the lengths).
+    fitted_from: where the solve rate rises with T before it falls (a length solved less often than a longer
+    one that is the most solved), the fit starts at that most-solved length; None where it did not need to.
     """
     kind: str
     value: float | None = None
@@ -59,15 +75,22 @@ class T50:
     n_runs: int = 0
     n_seeds: int = 0
     longest: dict = field(default_factory=dict)  # seed -> the longest T that seed solved (0: none)
-    t_min: float | None = None  # the shortest and longest lengths run: where an interval runs off them
+    t_min: float | None = None  # the shortest and longest lengths in the fit: where an interval runs off them
     t_max: float | None = None
+    fitted_from: float | None = None
+    weights: np.ndarray | None = field(default=None, compare=False, repr=False)  # the posterior on the grid
 
     @property
     def censored(self) -> bool:
         return self.kind != "fit"
 
+    @property
+    def finite(self) -> bool:
+        """A value and an interval with two ends inside the lengths that ran: what the headline asks for."""
+        return self.kind == "fit" and bool(self.lo) and self.hi is not None and math.isfinite(self.hi)
+
     def text(self) -> str:
-        """`140 [120, 170]`, `> 400`, `< 50`, `in (100, 200)`, or `n/a`."""
+        """`140 [120, 170]`, `140 [< 100, 170]`, `> 400`, `< 50`, or `n/a`."""
         if self.kind == "fit":
             hi = f"> {fmt_length(self.t_max)}" if self.hi == math.inf else fmt_length(self.hi)
             lo = f"< {fmt_length(self.t_min)}" if self.lo == 0 else fmt_length(self.lo)
@@ -76,13 +99,14 @@ class T50:
             return f"> {fmt_length(self.lo)}"
         if self.kind == "below":
             return f"< {fmt_length(self.hi)}"
-        if self.kind == "between" and (self.lo is not None or self.hi is not None):
-            if self.lo is None:
-                return f"< {fmt_length(self.hi)}"
-            if self.hi is None:
-                return f"> {fmt_length(self.lo)}"
-            return f"in ({fmt_length(self.lo)}, {fmt_length(self.hi)})"
         return "n/a"
+
+    def note(self) -> str | None:
+        """What the fit did to the data, in words, when it did anything."""
+        if self.fitted_from is None:
+            return None
+        return (f"fitted from T = {fmt_length(self.fitted_from)}, the most solved length: shorter lengths were "
+                f"solved less often (the solve rate rises there before it falls)")
 
 
 def fmt_length(x: float | None) -> str:
@@ -94,111 +118,88 @@ def fmt_length(x: float | None) -> str:
     return f"{x:.{max(0, 2 - math.floor(math.log10(x)))}f}"
 
 
-def _fit(x: np.ndarray, k: np.ndarray, n: np.ndarray, iters: int = 50) -> np.ndarray:
-    """T50 of many data sets at once by maximum likelihood: row r has k[r, j] solves in n[r, j] runs at
-    log length x[j], P(solved) = sigmoid(a + b·(x − mean x)). Newton's method with step halving per row.
-    A row whose fit does not settle (separation) or whose slope is not negative gets nan."""
-    xc = x - x.mean()  # centred: a better-conditioned Hessian
-    rate = np.clip(k.sum(1) / n.sum(1), 1e-3, 1 - 1e-3)
-    a, b = np.log(rate / (1 - rate)), np.zeros(len(k))
-
-    def nll(a, b):
-        z = a[:, None] + b[:, None] * xc
-        return np.sum(n * np.logaddexp(0.0, z) - k * z, axis=1)
-
-    f = nll(a, b)
-    done = np.zeros(len(k), bool)
-    for _ in range(iters):
-        p = 1 / (1 + np.exp(-(a[:, None] + b[:, None] * xc)))
-        r, w = n * p - k, n * p * (1 - p)
-        ga, gb = r.sum(1), (r * xc).sum(1)
-        haa, hab, hbb = w.sum(1), (w * xc).sum(1), (w * xc * xc).sum(1)
-        det = haa * hbb - hab * hab
-        ok = ~done & (det > 1e-300)
-        safe = np.where(ok, det, 1.0)
-        da, db = (hbb * ga - hab * gb) / safe, (haa * gb - hab * ga) / safe
-        t = np.where(ok, 1.0, 0.0)
-        f_new = nll(a - t * da, b - t * db)
-        for _ in range(40):  # halve the step where it did not lower the loss
-            worse = ok & (f_new > f + 1e-12)
-            if not worse.any():
-                break
-            t = np.where(worse, t / 2, t)
-            f_new = nll(a - t * da, b - t * db)
-        a, b = a - t * da, b - t * db
-        done |= ~ok | (np.abs(f - f_new) < 1e-10 * np.maximum(1.0, np.abs(f)))
-        f = f_new
-        if done.all():
-            break
-    # a runaway slope is separation, not an estimate; a slope >= 0 has no T50 where solving gets harder
-    good = done & (b < 0) & (np.abs(b) < 1e3)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(good, np.exp(x.mean() - a / np.where(good, b, -1.0)), np.nan)
+_U = np.arange(math.log(T_LOW), math.log(T_HIGH) + STEP / 2, STEP)  # the grid of ln T50
+_B = np.exp(np.linspace(math.log(B_LOW), math.log(B_HIGH), N_SLOPES))  # the grid of slopes
 
 
-def _t50s(x: np.ndarray, k: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """Each row's T50 (see _fit), with the limits where the fit has none: inf when every run solved, 0 when none
-    did, and for separated data (no solved run longer than an unsolved one) the geometric middle of the gap
-    between the longest solved and the shortest unsolved length, the limit of a fit whose slope carries a
-    vanishing penalty."""
-    solved, failed = k > 0, (n - k) > 0
-    top = np.where(solved, x, -np.inf).max(1)  # the longest log length solved
-    bottom = np.where(failed, x, np.inf).min(1)  # the shortest not solved
-    out = np.full(len(k), np.nan)
-    out[~failed.any(1)] = np.inf
-    out[~solved.any(1)] = 0.0
-    sep = solved.any(1) & failed.any(1) & (top <= bottom)
-    out[sep] = np.exp((top[sep] + bottom[sep]) / 2)
-    rest = solved.any(1) & failed.any(1) & ~sep
-    if rest.any():
-        out[rest] = _fit(x, k[rest], n[rest])
-    return out
+class Posterior:
+    """The posterior of ln T50 on the grid, run by run: `add` a length's solves, read `weights` or `quantiles`."""
+
+    def __init__(self) -> None:
+        self.loglik = np.zeros((len(_U), len(_B)))  # (U, B): the log likelihood of every (ln T50, slope)
+
+    def add(self, length: float, solved: float, runs: float = 1) -> Posterior:
+        """`solved` solves of `runs` runs at `length`."""
+        z = _B[None, :] * (_U[:, None] - math.log(length))  # (U, B)
+        self.loglik += runs * log_expit(z) - (runs - solved) * z  # log sigmoid(-z) = log sigmoid(z) - z
+        return self
+
+    def weights(self) -> np.ndarray:
+        """(U,) the posterior of ln T50 on the grid, summing to 1; the slope's prior is uniform on its grid."""
+        w = np.exp(self.loglik - self.loglik.max()).sum(1)
+        return w / w.sum()
+
+    def quantiles(self, qs: Sequence[float]) -> list[float]:
+        """Quantiles of T50: each grid point's mass spread evenly over its cell in ln T."""
+        edges = np.concatenate([[_U[0] - STEP / 2], _U + STEP / 2])
+        cdf = np.concatenate([[0.0], np.cumsum(self.weights())])
+        return [float(math.exp(np.interp(q, cdf, edges))) for q in qs]
 
 
-def fit_t50(points: Sequence[tuple[float, bool]], seeds: Sequence, n_boot: int = N_BOOT,
-            confidence: float = 0.95, rng_seed: int = BOOT_SEED) -> T50:
-    """T50 of (length, solved) points, one per run, `seeds[i]` the seed of points[i].
+def rising_start(levels: Sequence[float], k: Sequence[float], n: Sequence[float]) -> int:
+    """The index of the first length the fit keeps: the most solved length (the shortest of equals) where a
+    shorter length was solved less often and that length's rate is over 1/2, else 0 (keep them all).
+    A solve rate that rises with T before it falls (copy at short delays) is not the falling curve that T50
+    locates; below the most-solved length the data say nothing about where it falls through 1/2."""
+    rate = np.asarray(k, dtype=float) / np.asarray(n, dtype=float)
+    peak = int(np.argmax(rate))  # argmax takes the first of equals: the shortest
+    return peak if rate[peak] > 0.5 and (rate[:peak] < rate[peak]).any() else 0
 
-    The fit: P(solved | T) = sigmoid(a + b·log T) by maximum likelihood over every point; T50 = exp(−a/b).
-    The interval: the percentile interval of T50 over `n_boot` resamples of the seeds with replacement (each
-    resample keeps all the runs of the seeds it draws, and is refitted), from a fixed RNG seed; resamples that
-    solve every length count as T50 = inf, those that solve none as 0, so an interval can run off the lengths run.
-    """
+
+def fit_t50(points: Sequence[tuple[float, bool]], seeds: Sequence, confidence: float = 0.95) -> T50:
+    """T50 of (length, solved) points, one per run, `seeds[i]` the seed of points[i] (for the per-seed longest
+    solved length only: every run is one independent trial). See T50 and T50_MODEL for what it computes."""
     if len(points) != len(seeds):
         raise ValueError(f"{len(points)} points but {len(seeds)} seeds")
     if not points:
         return T50("none")
-    uniq = sorted(set(seeds), key=lambda s: (str(type(s)), s))
-    levels = sorted({float(L) for L, _ in points})
-    S, N = np.zeros((len(uniq), len(levels))), np.zeros((len(uniq), len(levels)))  # solves and runs per seed
-    longest = {s: 0 for s in uniq}
+    longest: dict = {}
     for (L, solved), s in zip(points, seeds):
-        i, j = uniq.index(s), levels.index(float(L))
-        N[i, j] += 1
-        if solved:
-            S[i, j] += 1
-            longest[s] = max(longest[s], L)
-    x, k, n = np.log(np.array(levels)), S.sum(0), N.sum(0)
-    common = dict(n_runs=len(points), n_seeds=len(uniq), longest=longest, t_min=levels[0], t_max=levels[-1])
+        longest[s] = max(longest.get(s, 0), L if solved else 0)
+    longest = dict(sorted(longest.items(), key=lambda kv: (str(type(kv[0])), kv[0])))
+    levels = sorted({float(L) for L, _ in points})
+    k = np.array([sum(bool(s) for L, s in points if float(L) == T) for T in levels], dtype=float)
+    n = np.array([sum(1 for L, _ in points if float(L) == T) for T in levels], dtype=float)
+    start = rising_start(levels, k, n)
+    levels, k, n = levels[start:], k[start:], n[start:]
+    common = dict(n_runs=len(points), n_seeds=len(longest), longest=longest, t_min=levels[0], t_max=levels[-1],
+                  fitted_from=levels[0] if start else None)
     if k.sum() == n.sum():
         return T50("above", lo=levels[-1], **common)
     if k.sum() == 0:
         return T50("below", hi=levels[0], **common)
-    if len(levels) < 2:
-        return T50("none", **common)
-    if max(L for L, kk in zip(levels, k) if kk) <= min(L for L, kk, nn in zip(levels, k, n) if nn > kk):
-        rate = k / n  # separated: the longest length every run solved, the shortest none did
-        lo, hi = [L for L, r in zip(levels, rate) if r == 1], [L for L, r in zip(levels, rate) if r == 0]
-        return T50("between", lo=max(lo) if lo else None, hi=min(hi) if hi else None, **common)
-    value = float(_t50s(x, k[None], n[None])[0])
-    if not math.isfinite(value):
-        return T50("none", **common)
-    draws = np.random.default_rng(rng_seed).integers(0, len(uniq), (n_boot, len(uniq)))
-    counts = np.stack([np.bincount(d, minlength=len(uniq)) for d in draws])  # how often each seed was drawn
-    boot = _t50s(x, counts @ S, counts @ N)
-    boot = np.sort(boot[~np.isnan(boot)])
-    if not boot.size:
-        return T50("fit", value=value, lo=value, hi=value, **common)
-    alpha = (1 - confidence) / 2  # the order statistics just outside the central share: never narrower
-    lo, hi = boot[math.floor(alpha * (boot.size - 1))], boot[math.ceil((1 - alpha) * (boot.size - 1))]
-    return T50("fit", value=value, lo=float(lo), hi=float(hi), **common)
+    alpha = (1 - confidence) / 2
+    post = Posterior()
+    for T, kk, nn in zip(levels, k, n):
+        post.add(T, kk, nn)
+    lo, median, hi = post.quantiles((alpha, 0.5, 1 - alpha))
+    common["weights"] = post.weights()
+    inside = lambda x: levels[0] <= x <= levels[-1]  # noqa: E731
+    if median > levels[-1]:
+        return T50("above", lo=lo, **common) if lo >= levels[0] else T50("none", **common)
+    if median < levels[0]:
+        return T50("below", hi=hi, **common) if hi <= levels[-1] else T50("none", **common)
+    return T50("fit", value=median, lo=lo if inside(lo) else 0.0, hi=hi if inside(hi) else math.inf, **common)
+
+
+def ratio(a: T50, b: T50, confidence: float = 0.95) -> tuple[float, float, float] | None:
+    """T50 of `a` over T50 of `b`: (posterior median, lo, hi) of the ratio, the central `confidence` credible
+    interval, the two searches' runs independent; None where either has no posterior (all or none solved)."""
+    if a.weights is None or b.weights is None:
+        return None
+    w = np.convolve(a.weights, b.weights[::-1])  # ln a - ln b on a grid STEP apart, from -(U - 1) STEP up
+    offsets = (np.arange(len(w)) - (len(b.weights) - 1)) * STEP
+    edges = np.concatenate([[offsets[0] - STEP / 2], offsets + STEP / 2])
+    cdf = np.concatenate([[0.0], np.cumsum(w / w.sum())])
+    alpha = (1 - confidence) / 2
+    return tuple(float(math.exp(np.interp(q, cdf, edges))) for q in (0.5, alpha, 1 - alpha))

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import math
+import posixpath
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from lstm_bench.records import Status
 from lstm_bench.report.load import ReportError, Run, Sweep, provenance
 from lstm_bench.report.stats import T50, MedianIQR, fit_t50, median_iqr, wilson
 from lstm_bench.report.tune import choose, unswept
@@ -235,19 +237,33 @@ class FrontierTable:
         return any(f.setting for f in self.rows)
 
 
+def probe_run(runs: dict[str, Run], where: str, probe: dict) -> Run | None:
+    """The run a probe of a search file (frontier.json, t50.json in directory `where`) names, if it left a record."""
+    rel = probe.get("run_dir")
+    return runs.get(posixpath.normpath(posixpath.join(where, rel))) if isinstance(rel, str) else None
+
+
+def _own_setting(overrides: list[str], common: set) -> str:
+    """The overrides that set a search apart from the others, its model, task and seed aside."""
+    return " ".join(sorted(o for o in overrides if o not in common
+                           and o.split("=", 1)[0].lstrip("+~") not in ("seed", "model", "task")))
+
+
 def _from_searches(sweep: Sweep, t50s: dict) -> FrontierTable | None:
-    searches = [s for _, f in sweep.frontiers for s in f["searches"] if isinstance(s, dict)]
-    if not searches:
+    """Each seed's longest T solved, by the test's verdict (the run's solved_test, as every other table counts):
+    frontier.json's status is validation's, which steered the search."""
+    found = [(where, f, s) for where, f in sweep.frontiers for s in f["searches"] if isinstance(s, dict)]
+    if not found:
         return None
-    common = set.intersection(*(set(s.get("overrides") or []) for s in searches))
+    runs = {r.path: r for r in sweep.runs}
+    common = set.intersection(*(set(s.get("overrides") or []) for _, _, s in found))
     groups = defaultdict(list)
-    for s in searches:
-        own = [o for o in (s.get("overrides") or [])
-               if o not in common and o.split("=", 1)[0].lstrip("+~") not in ("seed", "model", "task")]
-        model = s.get("model") or "?"
-        task = s.get("task") or "?"
-        groups[(task, model, " ".join(sorted(own)))].append(
-            SeedFrontier(s.get("seed"), s.get("frontier") or 0, bool(s.get("capped")), bool(s.get("done"))))
+    for where, f, s in found:
+        solved = [pr["length"] for pr in s.get("probes") or [] if (r := probe_run(runs, where, pr)) and r.solved]
+        longest = max(solved, default=0)
+        capped = isinstance(f.get("max_length"), int) and longest >= f["max_length"]
+        groups[(s.get("task") or "?", s.get("model") or "?", _own_setting(s.get("overrides") or [], common))].append(
+            SeedFrontier(s.get("seed"), longest, capped, bool(s.get("done"))))
     settings = sorted({(f.get("resolution"), f.get("max_length")) for _, f in sweep.frontiers})
     source = "frontier search, resolution " + ", ".join(f"{r} up to T={m}" for r, m in settings)
     rows = [Frontier(t, m, s, sorted(v, key=lambda x: (x.seed is None, x.seed or 0, x.longest)), _match(t50s, t, m, groups))
@@ -307,14 +323,70 @@ def length_table(res: Results) -> LengthTable | None:
 
 
 @dataclass
+class SearchRow:
+    """One T50 search (hydra_plugins/lstm_bench_t50): its measurement runs' T50 and what it cost."""
+    task: str
+    model: str
+    setting: str  # the overrides that set it apart from the sweep's other searches ("" when none do)
+    tune_key: str
+    chosen: object  # the tuned value validation chose, None while tuning
+    bracket: tuple  # tuning's (longest length solved, shortest none solved), on validation
+    measured: list[Run]  # the measurement runs, whose test verdicts T50 is fitted to
+    tuned: list[Run]  # the tuning runs
+    missing: int  # probes t50.json names whose run left no readable result.json
+    done: bool
+
+    @property
+    def fit(self) -> T50:
+        return fit_t50([(r.result["length"], r.solved) for r in self.measured],
+                       [r.result["seed"] for r in self.measured])
+
+    @property
+    def runs(self) -> list[Run]:
+        return self.tuned + self.measured
+
+    @property
+    def pruned(self) -> int:
+        return sum(r.result["status"] == Status.PRUNED for r in self.runs)
+
+    @property
+    def wall_time_s(self) -> float:
+        return sum(_value(r.result, "wall_time_s") or 0.0 for r in self.runs)
+
+
+def searches(sweep: Sweep) -> list[SearchRow]:
+    """A row per T50 search of the sweep's t50.json files, its runs found by the run directories they name."""
+    found = [(where, f, s) for where, f in sweep.searches for s in f["searches"] if isinstance(s, dict)]
+    if not found:
+        return []
+    runs = {r.path: r for r in sweep.runs}
+    common = set.intersection(*(set(s.get("overrides") or []) for _, _, s in found))
+    rows = []
+    for where, f, s in found:
+        probes = [pr for pr in s.get("probes") or [] if isinstance(pr, dict)]
+        picked = {phase: [r for pr in probes if pr.get("phase") == phase and (r := probe_run(runs, where, pr))]
+                  for phase in ("tune", "measure")}
+        model = next((r.result["model"] for rs in picked.values() for r in rs), s.get("model") or "?")
+        task = next((r.result["task"] for rs in picked.values() for r in rs), s.get("task") or "?")
+        rows.append(SearchRow(task, model, _own_setting(s.get("overrides") or [], common), str(f.get("tune_key")),
+                              s.get("chosen"), tuple(s.get("bracket") or (None, None)), picked["measure"],
+                              picked["tune"], len(probes) - len(picked["tune"]) - len(picked["measure"]),
+                              bool(s.get("done"))))
+    return sorted(rows, key=lambda r: (r.task, r.model, r.setting))
+
+
+@dataclass
 class Tables:
     sweep: Sweep
     provenance: list[str]
     results: Results
     frontier: FrontierTable | None
     lengths: LengthTable | None = None
+    searches: list[SearchRow] = field(default_factory=list)
 
 
 def build(sweep: Sweep, tune: tuple[str, ...] = ()) -> Tables:
     res = results(sweep.runs, tune)
-    return Tables(sweep, provenance(sweep), res, frontier(sweep, res), length_table(res))
+    found = searches(sweep)
+    # a T50 search's table replaces the grid's frontier: its runs are placed to measure T50, not laid on a grid
+    return Tables(sweep, provenance(sweep), res, None if found else frontier(sweep, res), length_table(res), found)
