@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 from conftest import ROOT, compose_cfg
 from lstm_bench.claims import __main__ as cli
 from lstm_bench.claims.criteria import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, All, BeatsBaseline, CompareRates,
-                                        CompareSteps, Criterion, GradDecay, SolveCounts, quartiles)
+                                        CompareSteps, Criterion, GradDecay, MeanBound, SolveCounts, quartiles)
 from lstm_bench.errors import ConfigError
 from lstm_bench.report.load import Run
 from test_report import make_run
@@ -98,9 +98,10 @@ def steps_runs(model, steps):
 
 
 def test_quartiles_with_censored_runs():
-    assert quartiles([1, 2, 3, 4, 5]) == (2, 3, 4)
-    assert quartiles([1, 2, math.inf, math.inf]) == (1.75, math.inf, math.inf)
-    assert quartiles([4, 1, 3, 2]) == (1.75, 2.5, 3.25)
+    assert quartiles([1, 2, 3, 4, 5])[:3] == (3, 2, 4)  # (median, q1, q3)
+    assert quartiles([1, 2, math.inf, math.inf])[:3] == (math.inf, 1.75, math.inf)
+    assert quartiles([4, 1, 3, 2]) == (2.5, 1.75, 3.25, 4)
+    assert quartiles([None, math.nan]) == (None, None, None, 0)
 
 
 def test_compare_steps():
@@ -114,9 +115,49 @@ def test_compare_steps():
     assert crit(steps_runs("a", fast) + steps_runs("b", overlap)).verdict == INCONCLUSIVE
     assert CompareSteps({"model": "a", "of": 5}, {"model": "b", "of": 5}, factor=2)(
         steps_runs("a", fast) + steps_runs("b", slow)).verdict == INCONCLUSIVE  # 2 x 400 > 700
-    none = [None] * 5  # neither solves: every quartile infinite, faster's q1 >= slower's q3
-    assert crit(steps_runs("a", none) + steps_runs("b", none)).verdict == NOT_REPRODUCED
+    # issue 23, defect 3: neither solves, every quartile infinite. inf >= inf made it "not reproduced"; censored
+    # times cannot be ordered
+    none = [None] * 5
+    v = crit(steps_runs("a", none) + steps_runs("b", none))
+    assert v.verdict == INCONCLUSIVE and "censored" in v.detail
+    # the faster arm never solves, the slower one does: that is an answer
+    assert crit(steps_runs("a", none) + steps_runs("b", fast)).verdict == NOT_REPRODUCED
     assert crit(steps_runs("a", fast) + steps_runs("b", slow[:3])).verdict == INCONCLUSIVE
+
+
+def disagreeing(model, verdicts, steps=500):
+    """Runs whose validation status and test verdict disagree where told: (status, solved_test) per run."""
+    return [Run(f"{model}{i}", {"task": "adding", "model": model, "length": 100, "seed": i, "status": status,
+                                "solved_test": on_test, "steps": steps if status == "solved" else 2000,
+                                "steps_to_solve": steps if status == "solved" else None,
+                                "test_metric": 1.0 if on_test else 0.5}, {})
+            for i, (status, on_test) in enumerate(verdicts)]
+
+
+def test_criteria_count_the_test_verdict_not_the_status():
+    """Issue 23, defect 6: a criterion reading `status` (validation's verdict, which stops a run) instead of
+    `solved_test` must fail here. lstm: 5 runs that met the rule on validation, only 1 confirmed by the test;
+    rnn: 5 runs unsolved on validation at their last step, 4 of them solved on the test set there."""
+    lstm = disagreeing("lstm", [("solved", False)] * 4 + [("solved", True)])
+    rnn = disagreeing("rnn", [("unsolved", True)] * 4 + [("unsolved", False)])
+    rs = lstm + rnn
+    v = counts(lstm_least=4, rnn_most=1)(rs)  # by status lstm 5/5, rnn 0/5: reproduced; by test: not
+    assert v.verdict == NOT_REPRODUCED and v.measured == "lstm T=100 1/5 [0.04, 0.62], rnn T=100 4/5 [0.38, 0.96]"
+    v = CompareRates({"model": "rnn", "of": 5}, {"model": "lstm", "of": 5})(rs)
+    assert v.verdict == INCONCLUSIVE and "rnn 4/5" in v.measured  # by status: rnn 0/5, not reproduced
+    # steps to solve: the lstm's four validation-only solves are censored (infinite); the rnn's test solves have no
+    # steps_to_solve at all (validation never stopped them), so they are censored too
+    v = CompareSteps({"model": "lstm", "of": 5}, {"model": "rnn", "of": 5})(rs)
+    assert v.measured.startswith("lstm inf [inf, inf] (1/5 solved)") and v.verdict == INCONCLUSIVE
+    # issue 23, defect 4: MeanBound on steps_to_solve read the status and dropped unsolved runs: mean 500 of the
+    # 5 "solved", below 1000, reproduced. By the test, four are censored: the mean is above 2000 * 4/5 + 100
+    mean = MeanBound({"model": "lstm", "of": 5}, "steps_to_solve", below=1000)
+    v = mean(rs)
+    assert v.verdict == INCONCLUSIVE and "4 unsolved" in v.measured and "> " in v.measured, v
+    assert MeanBound({"model": "lstm", "of": 5}, "steps_to_solve", below=100)(rs).verdict == NOT_REPRODUCED
+    assert MeanBound({"model": "lstm", "of": 1}, "steps_to_solve", below=1000)(lstm[4:]).verdict == INCONCLUSIVE
+    agree = disagreeing("lstm", [("solved", True)] * 5)
+    assert MeanBound({"model": "lstm", "of": 5}, "steps_to_solve", below=1000)(agree).verdict == REPRODUCED
 
 
 def decay_runs(values):

@@ -31,16 +31,20 @@ CompareRates(better: arm, worse: arm, margin: 0.0)
     inconclusive otherwise (the intervals straddle the margin), or when an arm has fewer finished runs
     than its `of`. With 5 runs each: 5/5 against 0/5 is reproduced, 4/5 against 0/5 inconclusive.
 CompareSteps(faster: arm, slower: arm, factor: 1.0)
-    `faster` needs fewer steps to solve than `slower`. Each run's value is its steps_to_solve, or infinity
-    where it did not solve (censored: it needed more than its budget); the median and quartiles [q1, q3]
-    are numpy's linear ones over the values, and a quartile that leans on an infinite value is infinite.
-    Reproduced iff factor * q3(faster) < q1(slower) (the middle halves are apart, faster below, by the
-    factor); not reproduced iff factor * q1(faster) >= q3(slower); inconclusive otherwise, or when an arm
-    has fewer finished runs than its `of`. The quartiles are not a confidence interval: the rule asks
+    `faster` needs fewer steps to solve than `slower`. Each run's value is its steps_to_solve where the test
+    counts it solved, or infinity where not (censored: it needed more than its budget; Run.steps_to_solve);
+    the median and quartiles [q1, q3] are lstm_bench.report.stats.quartiles (numpy's linear ones, a quartile
+    that leans on an infinite value infinite), the report's own. Reproduced iff factor * q3(faster) < q1(slower)
+    (the middle halves are apart, faster below, by the factor); not reproduced iff q3(slower) is finite and
+    factor * q1(faster) >= q3(slower) (two censored quartiles cannot be ordered: neither arm solving is
+    inconclusive); inconclusive otherwise, or when an arm has fewer finished runs than its `of`. The quartiles are not a confidence interval: the rule asks
     the two middle halves of the runs not to overlap.
     Measured: `lstm b=1 1100 [1000, 1200] (5/5 solved), lstm b=0 inf [3000, inf] (2/5 solved)`.
 MeanBound(arm, key, below: x | above: x, probe: "last", confidence: 0.95)
-    The mean over the arm's runs of a number each run records, with its t interval (mean ± t·s/√n):
+    The mean over the arm's runs of a number each run records, with its t interval (mean ± t·s/√n).
+    steps_to_solve is read as the tables read it (Run.steps_to_solve): a run the test does not count as solved
+    is censored, infinite; then the mean is only known to exceed the mean with each censored run at the step it
+    stopped, and the interval is that mean's t interval's lower end to infinity.
     `below`: reproduced iff the interval's upper end < x, not reproduced iff its lower end >= x;
     `above`: reproduced iff its lower end > x, not reproduced iff its upper end <= x; inconclusive otherwise
     (the interval straddles x), or when fewer runs than `of` record a finite value. probe "last" reads
@@ -68,10 +72,10 @@ from lstm_bench.claims.select import Selector, plain
 from lstm_bench.claims.verdict import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, VERDICTS, Criterion, Verdict, combine,
                                        number, rate, short, threshold)
 from lstm_bench.errors import ConfigError, require
-from lstm_bench.report.stats import wilson
+from lstm_bench.report.stats import quartiles, wilson
 
 __all__ = ["All", "BeatsBaseline", "CompareRates", "CompareSteps", "Criterion", "GradDecay", "INCONCLUSIVE",
-           "MeanBound", "NOT_REPRODUCED", "REPRODUCED", "SolveCounts", "VERDICTS", "Verdict", "combine"]
+           "MeanBound", "NOT_REPRODUCED", "REPRODUCED", "SolveCounts", "VERDICTS", "Verdict", "combine", "quartiles"]
 
 
 class SolveCounts(Criterion):
@@ -155,21 +159,6 @@ class CompareRates(Criterion):
         return INCONCLUSIVE, cells, gap + ": the intervals straddle the margin"
 
 
-def quartiles(values: list[float]) -> tuple[float, float, float]:
-    """q1, median, q3 by linear interpolation between order statistics (numpy's default), where infinity
-    is a value like any other: a quantile that interpolates towards an infinite one is infinite."""
-    v = sorted(values)
-    out = []
-    for q in (0.25, 0.5, 0.75):
-        pos = q * (len(v) - 1)
-        i, frac = int(math.floor(pos)), pos - math.floor(pos)
-        if frac == 0:
-            out.append(v[i])
-        else:
-            out.append(math.inf if math.isinf(v[i + 1]) else v[i] + frac * (v[i + 1] - v[i]))
-    return out[0], out[1], out[2]
-
-
 def _steps(x: float) -> str:
     return "inf" if math.isinf(x) else f"{x:.0f}"
 
@@ -184,11 +173,6 @@ class CompareSteps(Criterion):
     def arms(self) -> list[Selector]:
         return [self.faster, self.slower]
 
-    @staticmethod
-    def steps(run) -> float:
-        v = number(run.result.get("steps_to_solve"))
-        return v if run.solved and v is not None else math.inf
-
     def judge(self, runs, root):
         cells, qs, few = [], [], []
         for sel in self.arms():
@@ -198,9 +182,9 @@ class CompareSteps(Criterion):
             if not picked:
                 cells.append(f"{sel.label} no finished run{short(sel, 0)}")
                 continue
-            q1, med, q3 = quartiles([self.steps(r) for r in picked])
-            qs.append((q1, q3))
-            cells.append(f"{sel.label} {_steps(med)} [{_steps(q1)}, {_steps(q3)}] "
+            m = quartiles(r.steps_to_solve for r in picked)
+            qs.append((m.q1, m.q3))
+            cells.append(f"{sel.label} {_steps(m.median)} [{_steps(m.q1)}, {_steps(m.q3)}] "
                          f"({sum(r.solved for r in picked)}/{len(picked)} solved){short(sel, len(picked))}")
         cells = ", ".join(cells)
         if few:
@@ -209,8 +193,11 @@ class CompareSteps(Criterion):
         f = f" x{self.factor:g}" if self.factor != 1 else ""
         if self.factor * f3 < s1:
             return REPRODUCED, cells, f"q3 of {self.faster.label}{f} < q1 of {self.slower.label}"
-        if self.factor * f1 >= s3:
+        # censored times cannot be ordered: "slower" must be known to solve (a finite q3) to be no slower
+        if math.isfinite(s3) and self.factor * f1 >= s3:
             return NOT_REPRODUCED, cells, f"q1 of {self.faster.label}{f} >= q3 of {self.slower.label}"
+        if not math.isfinite(s3) and not math.isfinite(f1):
+            return INCONCLUSIVE, cells, "too few runs solve for the quartiles to be ordered (unsolved runs are censored)"
         return INCONCLUSIVE, cells, "the interquartile ranges overlap"
 
 

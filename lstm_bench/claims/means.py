@@ -43,10 +43,18 @@ class MeanBound(Criterion):
         return [self.arm]
 
     def value(self, run, root):
-        return number(run.result.get(self.key)) if self.probe == "last" else first_probe(run, root, self.key)
+        if self.probe == "first":
+            return first_probe(run, root, self.key)
+        if self.key == "steps_to_solve":  # a time to an event: censored where the test says it did not happen
+            return run.steps_to_solve
+        return number(run.result.get(self.key))
 
-    def interval(self, values: list[float]) -> tuple[float, float, float]:
-        """mean, and the t interval mean ± t_{(1+c)/2, n-1}·s/√n ((-inf, inf) for one value)."""
+    def interval(self, values: list[float], stopped: list[float] | None = None) -> tuple[float, float, float]:
+        """mean, and the t interval mean ± t_{(1+c)/2, n-1}·s/√n ((-inf, inf) for one value). Infinite (censored)
+        values count at `stopped`, the step each run stopped, and the mean and upper end are then infinite."""
+        if stopped is not None and any(math.isinf(v) for v in values):
+            _, lo, _ = self.interval([s if math.isinf(v) else v for v, s in zip(values, stopped)])
+            return math.inf, lo, math.inf
         n = len(values)
         mean = sum(values) / n
         if n < 2:
@@ -59,13 +67,19 @@ class MeanBound(Criterion):
         return f"{self.key} ({self.probe} probe)"
 
     def judge(self, runs, root):
-        values = [v for v in (self.value(r, root) for r in self.arm.pick(runs)) if v is not None]
+        found = [(v, r) for r in self.arm.pick(runs) if (v := self.value(r, root)) is not None]
+        values = [v for v, _ in found]
         n = len(values)
         if not n:
             return INCONCLUSIVE, f"{self.arm.label} {self.what()}: none recorded (0 of {self.arm.of} runs)", \
                 "no run records the value"
-        mean, lo, hi = self.interval(values)
-        cell = f"{self.arm.label} {self.what()} {mean:.3g} [{lo:.3g}, {hi:.3g}] (n={n})" + short(self.arm, n)
+        stopped = [number(r.result.get("steps")) or 0.0 for _, r in found]
+        mean, lo, hi = self.interval(values, stopped)
+        censored = sum(math.isinf(v) for v in values)
+        at_least = sum(s if math.isinf(v) else v for v, s in zip(values, stopped)) / n  # each censored run at its stop
+        shown = f"> {at_least:.3g}" if math.isinf(mean) else f"{mean:.3g}"
+        cell = (f"{self.arm.label} {self.what()} {shown} [{lo:.3g}, {hi:.3g}] (n={n}"
+                + (f", {censored} unsolved" if censored else "") + ")" + short(self.arm, n))
         if n < self.arm.of:
             return INCONCLUSIVE, cell, f"{n} of {self.arm.of} runs record {self.key}"
         ci = f"{self.confidence:.0%} interval [{lo:.3g}, {hi:.3g}]"

@@ -26,7 +26,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import LogLocator, NullFormatter
 
 from lstm_bench.figures import BAND_ALPHA, BASELINE, LEGEND_SIZE, model_handle, model_style, panels
-from lstm_bench.report.stats import median_iqr
+from lstm_bench.report.stats import quartiles
 from lstm_bench.report.tables import Row
 
 MARKS = 6  # markers per curve: enough to tell the models apart, few enough to read the line
@@ -143,7 +143,7 @@ def _median_band(curves: list[tuple[list[tuple[int, float]], bool]]):
             at = [v for s, v in c if s <= step]
             if at and (carry or c[-1][0] >= step):
                 vals.append(at[-1])
-        m = median_iqr(vals)
+        m = quartiles(vals)
         if m.n:
             out.append((step, m.median, m.q1, m.q3))
     return tuple(zip(*out)) if out else None

@@ -5,6 +5,7 @@ so a sweep made by an old commit stays reportable. A problem in one file costs t
 """
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -42,6 +43,14 @@ class Run:
         a record from before the validation split has only its status, which its test numbers decided."""
         verdict = self.result.get("solved_test")
         return verdict if isinstance(verdict, bool) else self.result["status"] == "solved"
+
+    @property
+    def steps_to_solve(self) -> float:
+        """Where validation stopped a run that the test counts as solved; infinity for every other run (censored:
+        it needed more than its budget, or the test disagreed). What steps-to-solve statistics read."""
+        v = self.result.get("steps_to_solve")
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        return float(v) if self.solved and ok else math.inf
 
 
 @dataclass

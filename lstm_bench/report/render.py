@@ -13,6 +13,7 @@ import io
 import math
 
 from lstm_bench.report.findings import bracket_text, results_lines, search_lines, t50_lines
+from lstm_bench.records import Status
 from lstm_bench.report.load import ReportError, Sweep
 from lstm_bench.report.stats import T50, T50_INTERVAL, T50_MODEL, MedianIQR, fmt_length
 from lstm_bench.report.tables import (OTHER_OUTCOMES, STATS, FrontierTable, LengthTable, Results, SearchRow, Stat,
@@ -29,13 +30,13 @@ NO_SEARCH = "no T50 search to report (no t50.json)"
 NO_FRONTIER = "no frontier to report (no frontier.json, and one length per model and task)"
 # the text tables' column name and number format of each statistic
 # loss / baseline averages the runs that reached their last step (tables.AVERAGED_OVER): the heading says so
-COLUMNS = {"steps_to_solve": ("steps to solve: median [q1, q3]", ".0f"),
-           "loss_vs_baseline": ("loss / baseline (solved, unsolved runs)", ".3f"),
+COLUMNS = {"steps_to_solve": ("steps to solve: median [q1, q3], unsolved as ∞", ".0f"),
+           "loss_vs_baseline": ("loss / baseline (solved, unsolved, pruned runs)", ".3f"),
            "grad_ratio_log10": ("grad ratio log10", ".2f"), "forget_mean": ("forget mean", ".3f"),
            "forget_timescale_median": ("forget timescale", ".1f")}
 CAPACITY_NAMES = {"hidden_size": "H", "n_params": "params", "n_params_recurrence": "recurrence params",
                   "state_size": "state size"}
-MEAN_STATS = [s for s in STATS if s != "steps_to_solve"]  # steps to solve is a median and IQR instead
+MEAN_STATS = list(STATS)  # steps to solve is a median and IQR instead (Row.steps)
 TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}", "±": r"$\pm$", "∞": r"$\infty$",
        "<": "$<$", ">": "$>$"}
@@ -54,9 +55,15 @@ def _cell(stat: Stat, fmt: str) -> str:
     return f"{stat.mean:{fmt}} ± {stat.std:{fmt}} (n={stat.n})"
 
 
-def _median_cell(m: MedianIQR) -> str:
-    """`1100 [1050, 1150] (n=2)`."""
-    return DASH if not m.n else f"{m.median:.0f} [{m.q1:.0f}, {m.q3:.0f}] (n={m.n})"
+def _steps(x: float) -> str:
+    return "∞" if math.isinf(x) else f"{x:.0f}"
+
+
+def _median_cell(m: MedianIQR, solved: int) -> str:
+    """`1100 [1050, ∞] (3/5 solved)`: every run counted, an unsolved one as infinite (censored)."""
+    if not solved:
+        return DASH
+    return f"{_steps(m.median)} [{_steps(m.q1)}, {_steps(m.q3)}] ({solved}/{m.n} solved)"
 
 
 def _values(vs: tuple[int, ...]) -> str:
@@ -76,11 +83,12 @@ def results_cells(res: Results) -> tuple[list[str], list[list[str]]]:
               "solved [95% CI]", COLUMNS["steps_to_solve"][0], *[COLUMNS[k][0] for k in stats], "other outcomes"]
     rows = []
     for row in res.rows:
-        other = ", ".join(f"{row.outcomes[s]} {s}" for s in sorted(row.outcomes) if s not in ("solved", "unsolved"))
+        other = ", ".join(f"{row.outcomes[s]} {s}" for s in sorted(row.outcomes) if s not in (Status.SOLVED,
+                                                                                               Status.UNSOLVED))
         lo, hi = row.solve_ci
         rows.append([row.model, row.task, str(row.length), *row.setting, *row.chosen,
                      *[_values(row.capacity(k)) for k in res.capacity],
-                     f"{row.n_solved}/{len(row.runs)} [{lo:.2f}, {hi:.2f}]", _median_cell(row.steps),
+                     f"{row.n_solved}/{len(row.runs)} [{lo:.2f}, {hi:.2f}]", _median_cell(row.steps, row.n_solved),
                      *[_cell(row.stats[k], COLUMNS[k][1]) for k in stats], other or DASH])
     return header, rows
 
@@ -95,7 +103,7 @@ def results_numbers(res: Results) -> tuple[list[str], list[list]]:
     header = ["model", "task", "length", *res.keys, *_tuned(res), *res.capacity, "runs", "solved", "solve_rate",
               "solve_rate_lo", "solve_rate_hi", "n", "steps_median", "steps_q1", "steps_q3", "steps_n"]
     header += [f"{s}_{part}" for s in MEAN_STATS for part in ("mean", "std", "n")]
-    header += [f"n_{s}" for s in OTHER_OUTCOMES]
+    header += [f"n_{s.value}" for s in OTHER_OUTCOMES]
     rows = []
     for row in res.rows:
         steps = row.steps

@@ -27,17 +27,24 @@ class MedianIQR(NamedTuple):
     median: float | None
     q1: float | None
     q3: float | None
-    n: int
+    n: int  # the values counted: every run, an unsolved one as infinity
 
 
-def median_iqr(values) -> MedianIQR:
-    """Median and quartiles (linear interpolation between order statistics, numpy's default) of the finite
-    values; Nones and an n of 0 when there are none."""
-    v = np.asarray([float(x) for x in values if x is not None and math.isfinite(float(x))], dtype=float)
-    if not v.size:
+def quartiles(values) -> MedianIQR:
+    """Median and quartiles by linear interpolation between order statistics (numpy's default), with infinity a
+    value like any other: an unsolved run's steps to solve are censored (more than its budget), so they sort
+    last, and a quantile that leans on one is infinite. NaN and None are not values; with none left, Nones.
+    The one definition of steps-to-solve quartiles: the report's tables and figures and the claims'
+    CompareSteps both read it."""
+    v = sorted(float(x) for x in values if x is not None and not math.isnan(float(x)))
+    if not v:
         return MedianIQR(None, None, None, 0)
-    q1, med, q3 = np.percentile(v, [25, 50, 75])
-    return MedianIQR(float(med), float(q1), float(q3), int(v.size))
+    out = []
+    for q in (0.5, 0.25, 0.75):
+        pos = q * (len(v) - 1)
+        i, frac = int(math.floor(pos)), pos - math.floor(pos)
+        out.append(v[i] if frac == 0 else math.inf if math.isinf(v[i + 1]) else v[i] + frac * (v[i + 1] - v[i]))
+    return MedianIQR(*out, len(v))
 
 
 # ----------------------------------------------------------------------------- T50

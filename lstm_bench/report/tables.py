@@ -13,20 +13,20 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from lstm_bench.records import Status
+from lstm_bench.records import EVALUATED, Status
 from lstm_bench.report.load import ReportError, Run, Sweep, provenance
-from lstm_bench.report.stats import T50, MedianIQR, fit_t50, median_iqr, wilson
+from lstm_bench.report.stats import T50, MedianIQR, fit_t50, quartiles, wilson
 from lstm_bench.report.tune import choose, unswept
 
 # what does not make two runs different experiments: the seed is averaged over, the rest is bookkeeping.
 # The device is a setting (CPU and GPU numbers differ), read as the device the run resolved (meta.json)
 NOT_A_SETTING = ("seed", "task.length", "logger", "diag", "train.threads")
-OTHER_OUTCOMES = ("diverged", "crashed", "interrupted")  # a run's status besides solved and unsolved
+OTHER_OUTCOMES = (Status.PRUNED, Status.DIVERGED, Status.CRASHED, Status.INTERRUPTED)  # besides solved, unsolved
 DIAGNOSTICS = ("grad_ratio_log10", "forget_mean", "forget_timescale_median")
-STATS = ("steps_to_solve", "loss_vs_baseline", *DIAGNOSTICS)  # the result.json numbers averaged over seeds
-# the runs each statistic averages over: steps to solve means something only for the seeds that solved, a final
-# test loss only for runs that reached their last step (older records of a diverged run still hold a stale one)
-AVERAGED_OVER = {"steps_to_solve": ("solved",), "loss_vs_baseline": ("solved", "unsolved")}
+STATS = ("loss_vs_baseline", *DIAGNOSTICS)  # the result.json numbers averaged over seeds (steps to solve: Row.steps)
+# the runs each statistic averages over: a final test loss only for runs that reached their last evaluation (older
+# records of a diverged run still hold a stale one)
+AVERAGED_OVER = {"loss_vs_baseline": EVALUATED}
 # what a run's model holds, from result.json where it records it (H from the config for older records)
 CAPACITY = ("hidden_size", "n_params", "n_params_recurrence", "state_size")
 
@@ -64,8 +64,6 @@ def _value(result: dict, key: str) -> float | None:
 def _stat(runs: list[Run], key: str) -> Stat:
     if key in AVERAGED_OVER:
         runs = [r for r in runs if r.result["status"] in AVERAGED_OVER[key]]
-    if key == "steps_to_solve":  # the runs the table counts as solved: validation stopped them, and test agrees
-        runs = [r for r in runs if r.solved]
     return Stat(tuple(v for v in (_value(r.result, key) for r in runs) if v is not None))
 
 
@@ -96,8 +94,8 @@ class Row:
 
     @property
     def steps(self) -> MedianIQR:
-        """Steps to solve (the step validation met the threshold), over the runs counted as solved."""
-        return median_iqr(self.stats["steps_to_solve"].values)
+        """Steps to solve (the step validation met the threshold) over every run, an unsolved one censored (infinite)."""
+        return quartiles(r.steps_to_solve for r in self.runs)
 
     def capacity(self, key: str) -> tuple[int, ...]:
         """The distinct values of a CAPACITY key over the row's runs (none: not recorded)."""

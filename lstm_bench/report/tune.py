@@ -11,6 +11,8 @@ import json
 import math
 import statistics
 
+from lstm_bench.records import Status
+
 
 def _value_order(text: str) -> tuple:
     """The smaller value first: numbers by size, anything else by its text, numbers before text."""
@@ -26,11 +28,13 @@ def _finite(xs) -> list[float]:
 
 def validation_score(runs) -> tuple:
     """The rule's key (smaller is better) for one value's runs: (−validation solve rate, median steps to
-    solve, mean final validation loss); a missing number sorts last."""
-    rate = sum(r.result["status"] == "solved" for r in runs) / len(runs)
-    steps = _finite(r.result.get("steps_to_solve") for r in runs if r.result["status"] == "solved")
-    loss = _finite(r.result.get("val_loss") for r in runs)
-    return (-rate, statistics.median(steps) if steps else math.inf, statistics.fmean(loss) if loss else math.inf)
+    solve, mean final validation loss). A run without a final validation loss (diverged, crashed) counts as an
+    infinite loss, so a value with one ranks below every value whose runs all have finite ones."""
+    rate = sum(r.result["status"] == Status.SOLVED for r in runs) / len(runs)
+    steps = _finite(r.result.get("steps_to_solve") for r in runs if r.result["status"] == Status.SOLVED)
+    losses = [_finite([r.result.get("val_loss")]) for r in runs]
+    loss = statistics.fmean(v[0] for v in losses) if all(losses) else math.inf
+    return (-rate, statistics.median(steps) if steps else math.inf, loss)
 
 
 def choose(candidates: dict[tuple[str, ...], list]) -> tuple[str, ...]:
