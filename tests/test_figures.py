@@ -122,20 +122,27 @@ def test_one_look_per_model_in_every_figure(tmp_path):
 
 
 def test_t50_is_a_dot_where_fitted_and_a_bound_where_censored(tmp_path):
-    fig = plots.t50(tables(hand_sweep(tmp_path)).results)
+    t = tables(hand_sweep(tmp_path))
+    fig = plots.t50(plots.t50_lines(t))
     ax = fig.axes[0]
-    labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert labels == ["rnn\n(2/3 seeds: none)", "lstm", "gru"]
+    labels = [x.get_text() for x in ax.get_yticklabels()]
+    assert labels == ["rnn\n(1/9 runs solved)", "lstm\n(6/9 runs solved)", "gru\n(6/9 runs solved)"]
     dots = [line for line in ax.get_lines() if line.get_markersize() == 8]  # the T50 points
     assert sorted(line.get_color() for line in dots) == sorted(figures.MODEL_STYLES[m].color for m in ("gru", "lstm"))
-    # rnn solved T=10 once and never 20: T50 < 20, an arrow pointing left from 20
+    fitted = {f.model: f.t50 for f in t.frontier.rows}  # the table's numbers, drawn as they are
+    assert [line.get_xdata()[0] for line in dots] == [fitted["lstm"].value, fitted["gru"].value]
+    # lstm and gru: 3/3, 2/3, 1/3 at T = 10, 20, 40 put the interval's top beyond 40, an arrow to the right;
+    # rnn solved T=10 once and nothing longer: T50 below the interval's top, an arrow pointing left from it
     arrows = [a for a in ax.texts if isinstance(a, Annotation)]
-    assert len(arrows) == 1 and arrows[0].arrow_patch.get_edgecolor()[:3] == to_rgb(figures.MODEL_STYLES["rnn"].color)
-    assert arrows[0].xy[0] < arrows[0].xyann[0] == 20
-    assert "< 20" in [t.get_text() for t in ax.texts]
+    rnn = [a for a in arrows if a.arrow_patch.get_edgecolor()[:3] == to_rgb(figures.MODEL_STYLES["rnn"].color)]
+    assert len(arrows) == 3 and len(rnn) == 1
+    assert fitted["rnn"].kind == "below" and rnn[0].xy[0] < rnn[0].xyann[0] == fitted["rnn"].hi
+    assert fitted["rnn"].text() in [x.get_text() for x in ax.texts]
+    # every run behind its line: filled where the test solved it, hollow where not
     faint = [line for line in ax.get_lines() if line.get_alpha() == figures.FAINT_ALPHA]
-    # each seed's longest solved T: lstm and gru 20, 20, 40; rnn 10 (the seeds that solved nothing have none)
-    assert sorted(line.get_xdata()[0] for line in faint) == [10, 20, 20, 20, 20, 40, 40]
+    lstm = figures.MODEL_STYLES["lstm"].color
+    filled = [line for line in faint if line.get_color() == lstm and line.get_markerfacecolor() != "none"]
+    assert [sorted(line.get_xdata()) for line in filled] == [[10, 10, 10, 20, 20, 40]]
 
 
 def test_learning_curves_median_band_and_the_split_they_read(tmp_path):

@@ -10,6 +10,7 @@ import pytest
 
 from lstm_bench import report
 from lstm_bench.report import plots
+from lstm_bench.report.stats import fit_t50
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -58,18 +59,22 @@ def test_results_table_numbers(tmp_path):
     rows = {tuple(c.strip() for c in line.split("|")[1:4]): line for line in text.splitlines() if line.startswith("| ")}
     lstm100 = rows[("lstm", "adding", "100")]
     # 2/2's Wilson interval: [2 / (2 + z^2), 1]; steps to solve: median [q1, q3] of 1000 and 1200
-    assert "2/2 [0.34, 1.00]" in lstm100 and "1100 [1050, 1150] (n=2)" in lstm100 and "0.020 ± 0.000 (n=2)" in lstm100
+    assert "2/2 [0.34, 1.00]" in lstm100 and "1100 [1050, 1150] (2/2 solved)" in lstm100
+    assert "0.020 ± 0.000 (n=2)" in lstm100
     assert "-0.60 ± 0.14 (n=2)" in lstm100 and "0.850 ± 0.071 (n=2)" in lstm100  # the diagnostics columns
     lstm200 = rows[("lstm", "adding", "200")]
-    assert "1/2 [0.09, 0.91]" in lstm200 and "2500 [2500, 2500] (n=1)" in lstm200  # over the solved seeds only
+    # steps to solve over both seeds, the unsolved one censored (infinite): the median leans on it
+    assert "1/2 [0.09, 0.91]" in lstm200 and "∞ [∞, ∞] (1/2 solved)" in lstm200
     rnn = rows[("rnn", "adding", "100")]
-    assert "0/2 [0.00, 0.66]" in rnn and "1 diverged" in rnn and "1.000 (n=1)" in rnn
+    assert "0/2 [0.00, 0.66]" in rnn and "1 diverged" in rnn and "1.000 (n=1)" in rnn and "| - |" in rnn
     assert f"commit {COMMIT[:12]} (clean)" in text and "torch 2.13.0" in text and "WARNING" not in text
-    # the frontier from the grid: lstm 200 for seed 0, 100 for seed 1; rnn none. T50: lstm solves every run of
-    # 100 and no unsolved run is shorter than a solved one (no finite fit): above 100; rnn solves nothing
-    assert "| lstm | adding | 2 | > 100 | 150 [100-200] | 0: 200, 1: 100 |" in text
+    # the frontier from the grid: lstm 200 for seed 0, 100 for seed 1; rnn none. T50: lstm solves 2/2 at 100 and
+    # 1/2 at 200: more likely beyond 200 than not, a lower bound (the posterior's 2.5% quantile); rnn solves nothing
+    lstm = fit_t50([(100, True), (100, True), (200, True), (200, False)], [0, 1, 0, 1])
+    assert lstm.kind == "above" and lstm.lo < 100
+    assert f"| lstm | adding | 2 | {lstm.text()} | 150 [100-200] | 0: 200, 1: 100 |" in text
     assert "| rnn | adding | 2 | < 100 | 0 [0-0] | 0: none, 1: none |" in text
-    assert "adding: lstm T50 > 100, rnn T50 < 100 (parameters not matched: model.param_budget unset, no tuning, " \
+    assert f"adding: lstm T50 {lstm.text()}, rnn T50 < 100 (parameters not matched: model.param_budget unset, no tuning, " \
            "2 seeds, 5 of 6 runs without a test verdict counted by status)" in text
 
 
@@ -86,7 +91,7 @@ def test_formats_byte_identical_and_independent_of_listing_order(tmp_path):
     assert csv_text.startswith("# 6 runs")
     assert "lstm,adding,100,64,2,2,1.0,0.3423802275,1.0,2,1100.0,1050.0,1150.0,2," in csv_text
     tex = cli(a, "--format", "latex").stdout
-    assert r"\begin{tabular}" in tex and "1100 [1050, 1150] (n=2)" in tex and "% 6 runs" in tex
+    assert r"\begin{tabular}" in tex and "1100 [1050, 1150] (2/2 solved)" in tex and "% 6 runs" in tex
     out = tmp_path / "t.md"
     assert cli(a, "--out", out).returncode == 0 and out.read_text() == cli(a).stdout
 
@@ -108,18 +113,25 @@ def test_rows_split_by_a_setting_that_differs(tmp_path):
 
 
 def test_frontier_table_from_frontier_json(tmp_path):
-    make_run(tmp_path, "p", length=16)
-    searches = [{"overrides": ["model=lstm", "seed=0"], "model": "lstm", "task": "adding", "seed": 0, "frontier": 37,
-                 "capped": False, "done": True, "probes": []},
-                {"overrides": ["model=lstm", "seed=1"], "model": "lstm", "task": "adding", "seed": 1, "frontier": 45,
-                 "capped": False, "done": True, "probes": []},
-                {"overrides": ["model=lstm", "seed=2"], "model": "lstm", "task": "adding", "seed": 2, "frontier": 1000,
-                 "capped": True, "done": True, "probes": []}]
+    """Each seed's longest T solved, by the test's verdict: seed 1's probe at T=50 met the rule on validation (its
+    status, which steered the search: frontier 50) but not on test, so the table says 45, as its T50 and every other
+    table count it (issue 23, defect 2)."""
+    probes = {0: [(20, "solved", True), (40, "solved", True), (37, "solved", True), (38, "unsolved", False)],
+              1: [(20, "solved", True), (45, "solved", True), (50, "solved", False), (60, "unsolved", False)],
+              2: [(500, "solved", True), (1000, "solved", True)]}
+    searches = []
+    for seed, ps in probes.items():
+        for T, status, on_test in ps:
+            make_run(tmp_path, f"s{seed}T{T}", length=T, seed=seed, status=status, solved_test=on_test)
+        searches.append({"overrides": ["model=lstm", f"seed={seed}"], "model": "lstm", "task": "adding", "seed": seed,
+                         "frontier": max(T for T, st, _ in ps if st == "solved"), "done": True,
+                         "capped": seed == 2, "probes": [{"length": T, "solved": st == "solved",
+                                                          "run_dir": f"s{seed}T{T}"} for T, st, _ in ps]})
     (tmp_path / "frontier.json").write_text(json.dumps({"resolution": 1, "max_length": 1000, "searches": searches}))
     text = cli(tmp_path).stdout
     assert "frontier search, resolution 1 up to T=1000" in text
-    # the one run in the directory (T=16, solved) is all the T50 fit has: above 16
-    assert "| lstm | adding | 3 | > 16 | 45 [37-1000] | 0: 37, 1: 45, 2: >=1000 |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| lstm | adding | 3 |"))
+    assert row.endswith("| 45 [40-1000] | 0: 40, 1: 45, 2: >=1000 |")
     assert "longest T solved" in cli(tmp_path, "--format", "csv", "--table", "frontier").stdout
 
 

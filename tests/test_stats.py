@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from lstm_bench.report.stats import _B, _U, STEP, Posterior, fit_t50, fmt_length, median_iqr, ratio, rising_start, wilson
+from lstm_bench.report.stats import _B, _U, STEP, Posterior, fit_t50, fmt_length, quartiles, ratio, rising_start, wilson
 
 Z = 1.959963984540054  # the 97.5% point of the standard normal
 
@@ -30,10 +30,13 @@ def test_wilson_known_values():
     assert wilson(0, 0) == (0.0, 1.0)  # no trials: nothing is known
 
 
-def test_median_iqr():
-    assert tuple(median_iqr([4, 1, 3, 2])) == (2.5, 1.75, 3.25, 4)
-    assert tuple(median_iqr([1000, None, float("nan"), 1200, 1400])) == (1200, 1100, 1300, 3)
-    assert tuple(median_iqr([])) == (None, None, None, 0)
+def test_quartiles():
+    assert tuple(quartiles([4, 1, 3, 2])) == (2.5, 1.75, 3.25, 4)
+    assert tuple(quartiles([1000, None, float("nan"), 1200, 1400])) == (1200, 1100, 1300, 3)
+    assert tuple(quartiles([])) == (None, None, None, 0)
+    # censored (unsolved) runs are infinite values: they sort last, and a quantile leaning on one is infinite
+    assert tuple(quartiles([1000, math.inf, 1200, math.inf])) == (math.inf, 1150, math.inf, 4)
+    assert tuple(quartiles([1000, 1200, 1400, math.inf, 900])) == (1200, 1000, 1400, 5)
 
 
 def reference_posterior(counts, u_grid, b_grid):

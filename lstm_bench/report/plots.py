@@ -4,9 +4,9 @@
                        per task; the models' points moved apart by a small factor (figures.dodge) so that
                        none hides behind another
     t50                T50 per model and task (the length solved half the time, stats.fit_t50): a dot with
-                       its 95% bootstrap interval, each seed's longest solved T as a faint point behind it;
-                       a censored T50 (every run solved, none did, or the solved and unsolved lengths do not
-                       overlap) drawn as the bound it is, an arrow, never as a dot
+                       its 95% credible interval, every run it rests on as a faint point behind it (filled:
+                       solved on test); a T50 that is only a bound (every run solved, none did) drawn as the
+                       bound it is, an arrow, never as a dot; from the T50 search's rows where there is one
     grad_through_time  the gradient through time against the lag, fresh (dashed) and trained (solid)  } curves.py:
     learning_curves    the validation metric and loss against the step, median and IQR over seeds    } from each
     forget_timescales  the forget gate's per-unit timescales at initialisation and after training     } run's files
@@ -25,12 +25,14 @@ import sys
 from collections import defaultdict
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
 from lstm_bench.figures import BAND_ALPHA, FAINT_ALPHA, LEGEND_SIZE, PANEL, dodge, model_style, panels, save_all
 from lstm_bench.report import curves
+from lstm_bench.report.stats import T50, T50_INTERVAL
 from lstm_bench.report.tables import LengthTable, Results, Row, Tables, fits, setting_text
 
 DODGE = 0.3  # the models' points at one T spread over this share of the narrowest gap between lengths...
@@ -98,64 +100,84 @@ def _bound(a, x: float, y: float, direction: int, color: str) -> None:
                arrowprops=dict(arrowstyle="-|>", color=color, lw=1.5, shrinkA=0, shrinkB=0))
 
 
-def t50(res: Results) -> Figure:
-    rows, fitted = res.rows, fits(res)
-    tasks = sorted({r.task for r in rows})
-    n_models = max(len(_series(rows, task)) for task in tasks)
+class T50Line(NamedTuple):
+    """One line of the T50 figure: a model (and setting) on a task, its T50, and every run it rests on."""
+    task: str
+    label: str
+    fit: T50
+    runs: list  # (length, solved on test)
+
+
+def t50_lines(t: Tables) -> list[T50Line]:
+    """The T50 search's rows where the sweep was one (its measurement runs), else the grid's fits (every run)."""
+    if t.searches:
+        return [T50Line(r.task, r.model + (f" {r.setting}" if r.setting else ""), r.fit,
+                        [(x.result["length"], x.solved) for x in r.measured]) for r in t.searches]
+    res, fitted = t.results, fits(t.results)
+    out = []
+    for task in sorted({r.task for r in res.rows}):
+        for label, rs in _series(res.rows, task).items():
+            fit = fitted[(task, rs[0].model, setting_text(res.keys, rs[0].setting))]
+            out.append(T50Line(task, label, fit, [(r.length, run.solved) for r in rs for run in r.runs]))
+    return out
+
+
+def t50(lines: list[T50Line]) -> Figure | None:
+    if not lines:
+        return None
+    tasks = sorted({ln.task for ln in lines})
+    n_models = max(sum(ln.task == task for ln in lines) for task in tasks)
     fig, ax = panels(tasks, panel_size=(PANEL[0], 1.2 + 0.45 * n_models))
     for task in tasks:
-        a, series = ax[task], _series(rows, task)
-        lengths = sorted({r.length for r in rows if r.task == task})
+        a, mine = ax[task], [ln for ln in lines if ln.task == task]
+        lengths = sorted({T for ln in mine for T, _ in ln.runs})
         ticks = []
-        for y, (label, rs) in enumerate(reversed(series.items())):
-            fit = fitted[(task, rs[0].model, setting_text(res.keys, rs[0].setting))]
-            color = model_style(label).color
-            marker = model_style(label).marker
-            seeds = sorted(fit.longest.items(), key=lambda kv: str(kv[0]))
-            # each seed's longest solved T, spread a little in y; a seed that solved nothing has no point
-            for j, (_, T) in enumerate(seeds):
-                if T > 0:
-                    a.plot([T], [y + 0.25 * (j / max(len(seeds) - 1, 1) - 0.5)], marker=marker, ms=4,
-                           color=color, alpha=FAINT_ALPHA, ls="none")
-            _draw_t50(a, fit, y, color, marker, lengths)
-            unsolved = sum(1 for _, T in seeds if T == 0)
-            ticks.append(f"{label}" + (f"\n({unsolved}/{len(seeds)} seeds: none)" if unsolved else ""))
+        for y, ln in enumerate(reversed(mine)):
+            style = model_style(ln.label)
+            # every run at its length: solved (on test) filled above the line, unsolved hollow below it
+            for solved, dy in ((True, 0.22), (False, -0.22)):
+                xs = [T for T, ok in ln.runs if ok == solved]
+                if xs:
+                    a.plot(xs, [y + dy] * len(xs), marker=style.marker, ms=4, ls="none", alpha=FAINT_ALPHA,
+                           color=style.color, mfc=style.color if solved else "none")
+            _draw_t50(a, ln.fit, y, style.color, style.marker, lengths)
+            ticks.append(f"{ln.label}\n({sum(ok for _, ok in ln.runs)}/{len(ln.runs)} runs solved)")
         a.set_yticks(range(len(ticks)), ticks, fontsize=8)
         a.set_ylim(-0.6, len(ticks) - 0.4)
-        length_axis(a, lengths)
+        length_axis(a, _few(lengths))
         a.set_xlim(lengths[0] / ARROW ** 1.6, lengths[-1] * ARROW ** 1.6)
         a.set_title(task)
-        a.set_xlabel("T50 with its 95% interval; faint: each seed's longest solved T", fontsize=8)
+        a.set_xlabel(f"T50 with its {T50_INTERVAL}; faint: every run, filled solved on test, hollow not", fontsize=8)
     return fig
+
+
+def _few(lengths: list[int], most: int = 8) -> list[int]:
+    """At most `most` of the lengths, spread over their range, for the axis ticks (a search runs many)."""
+    if len(lengths) <= most:
+        return lengths
+    return sorted({lengths[round(i * (len(lengths) - 1) / (most - 1))] for i in range(most)})
 
 
 def _draw_t50(a, fit, y: float, color: str, marker: str, lengths: list[int]) -> None:
     if fit.kind == "fit":
-        # an interval that runs off the lengths that ran (every or no resample solved) ends in an arrow
-        lo = fit.lo if fit.lo and fit.lo > 0 else lengths[0]
-        hi = fit.hi if fit.hi is not None and math.isfinite(fit.hi) else lengths[-1]
+        # an interval end that runs off the lengths that ran (the prior's, not the data's) ends in an arrow
+        lo = fit.lo if fit.lo else lengths[0]
+        hi = fit.hi if math.isfinite(fit.hi) else lengths[-1]
         a.plot([lo, hi], [y, y], color=color, lw=2)
-        if not (fit.lo and fit.lo > 0):
+        if not fit.lo:
             _bound(a, lo, y, -1, color)
-        if fit.hi is None or not math.isfinite(fit.hi):
+        if not math.isfinite(fit.hi):
             _bound(a, hi, y, +1, color)
         a.plot([fit.value], [y], marker=marker, ms=8, color=color, mec="white", ls="none")
         return
-    lo = fit.lo if fit.kind in ("above", "between") else None
-    hi = fit.hi if fit.kind in ("below", "between") else None
-    if lo is not None and hi is not None:  # between two lengths: a bar with a bound at each end
-        a.plot([lo, hi], [y, y], color=color, lw=2, ls=":")
-        for x in (lo, hi):
-            a.plot([x], [y], marker="|", ms=10, mew=2, color=color, ls="none")
-    elif lo is not None:
-        _bound(a, lo, y, +1, color)
-    elif hi is not None:
-        _bound(a, hi, y, -1, color)
+    if fit.kind == "above":
+        _bound(a, fit.lo, y, +1, color)
+    elif fit.kind == "below":
+        _bound(a, fit.hi, y, -1, color)
     else:
         a.text(math.sqrt(lengths[0] * lengths[-1]), y, "n/a", ha="center", va="center", fontsize=8, color=color)
         return
-    a.text(math.sqrt(lo * hi) if lo and hi else (lo or hi), y + 0.22, fit.text(), ha="center", fontsize=7,
-           color=color)
+    a.text(fit.lo if fit.kind == "above" else fit.hi, y + 0.22, fit.text(), ha="center", fontsize=7, color=color)
 
 
 def steps_to_solve(rows: list[Row]) -> Figure:
@@ -202,7 +224,7 @@ def figures(t: Tables) -> dict[str, Figure]:
     rows, root = t.results.rows, t.sweep.root
     if not rows:
         return {}
-    makers = {"solve_rate": lambda: solve_rate(rows), "t50": lambda: t50(t.results),
+    makers = {"solve_rate": lambda: solve_rate(rows), "t50": lambda: t50(t50_lines(t)),
               "grad_through_time": lambda: curves.grad_through_time(rows, root),
               "learning_curves": lambda: curves.learning_curves(rows, root),
               "forget_timescales": lambda: curves.forget_timescales(rows, root),

@@ -70,8 +70,7 @@ class T50:
     posterior quantiles, except that lo is 0 where that quantile lies below the shortest length in the fit,
     and hi is inf where it lies above the longest (the interval runs off the lengths: prior, not data, would
     place that end). kind "above": T50 > lo (every run solved: lo is the longest length; or the median lies
-    beyond the lengths and lo is the 2.5% quantile); kind "below": T50 < hi, likewise; kind "none": no
-    estimate (no runs, or a posterior that runs off both ends of the lengths).
+    beyond the lengths and lo is the 2.5% quantile); kind "below": T50 < hi, likewise; kind "none": no runs.
     fitted_from: where the solve rate rises with T before it falls (a length solved less often than a longer
     one that is the most solved), the fit starts at that most-solved length; None where it did not need to.
     """
@@ -192,10 +191,10 @@ def fit_t50(points: Sequence[tuple[float, bool]], seeds: Sequence, confidence: f
     lo, median, hi = post.quantiles((alpha, 0.5, 1 - alpha))
     common["weights"] = post.weights()
     inside = lambda x: levels[0] <= x <= levels[-1]  # noqa: E731
-    if median > levels[-1]:
-        return T50("above", lo=lo, **common) if lo >= levels[0] else T50("none", **common)
+    if median > levels[-1]:  # more likely beyond every length than not: a lower bound is all there is to say
+        return T50("above", lo=lo, **common)
     if median < levels[0]:
-        return T50("below", hi=hi, **common) if hi <= levels[-1] else T50("none", **common)
+        return T50("below", hi=hi, **common)
     return T50("fit", value=median, lo=lo if inside(lo) else 0.0, hi=hi if inside(hi) else math.inf, **common)
 
 
