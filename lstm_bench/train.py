@@ -112,7 +112,7 @@ def result_record(cfg, task, model, end: LoopEnd, test_length: int, chance, wall
         "last_eval_step": end.last_eval, "val_loss": end.val.loss if ok else None,
         "val_metric": end.val.metric if ok else None, "test_loss": end.test.loss if ok else None,
         "test_metric": end.test.metric if ok else None, "solved_test": task.solved(end.test.metric) if ok else None,
-        "metric_name": task.metric_name,
+        "metric_name": task.metric_name, "threshold": task.threshold, "lower_is_better": task.lower_is_better,
         "test_metric_by_length": {str(n): v for n, v in {test_length: end.test.metric, **end.by_length}.items()}
         if ok else None,
         "baseline_loss": chance.baseline_loss, "baseline_metric": chance.baseline_metric,

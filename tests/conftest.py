@@ -19,9 +19,11 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 
 # a run small enough for a test. The one copy: a test that needs
-# more or less adds its own overrides after it (a later override of the same key wins)
+# more or less adds its own overrides after it (a later override of the same key wins). No pruning: a tiny
+# model sits at the memoryless baseline, and the tests built on it are about everything else (test_stopping.py
+# is about pruning)
 TINY = ["logger=none", "model.hidden_size=8", "embed_size=4", "task.length=6", "train.steps=20",
-        "train.eval_every=10", "train.batch_size=8", "train.eval_batch_size=16", "train.threads=1"]
+        "train.eval_every=10", "train.batch_size=8", "train.eval_batch_size=16", "train.threads=1", "train.prune=false"]
 
 
 def compose_cfg(*overrides: str):
