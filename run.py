@@ -75,8 +75,8 @@ def main(cfg: DictConfig) -> dict:
         if run_dir.resolve() != Path.cwd() and {p.name for p in run_dir.iterdir()} <= {".hydra", f"{hc.job.name}.log"}:
             shutil.rmtree(run_dir, ignore_errors=True)
         sys.exit(2)
-    if multirun:
-        return result  # the launcher says it in its line per finished job
+    if multirun and "lstm_bench_launcher" in str(hc.launcher.get("_target_")):
+        return result  # the local launcher says it in its line per finished job
     how = result["status"]
     if how == "solved":  # validation's verdict stopped the run; the test's is what counts
         how = (f"solved at step {result['steps_to_solve']}" if result["solved_test"] is not False else

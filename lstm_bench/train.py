@@ -108,7 +108,7 @@ def result_record(cfg, task, model, end: LoopEnd, test_length: int, chance, wall
     return {
         "task": task.name, "model": model.recurrence.name, "length": task.length, "test_length": test_length,
         "seed": cfg.seed, **capacity(model),
-        "status": end.status, "error": end.error, "steps_to_solve": end.steps_to_solve, "steps": end.steps,
+        "status": end.status.value, "error": end.error, "steps_to_solve": end.steps_to_solve, "steps": end.steps,
         "last_eval_step": end.last_eval, "val_loss": end.val.loss if ok else None,
         "val_metric": end.val.metric if ok else None, "test_loss": end.test.loss if ok else None,
         "test_metric": end.test.metric if ok else None, "solved_test": task.solved(end.test.metric) if ok else None,

@@ -48,6 +48,8 @@ EXPECTED = {
     "claims/tallec2018_chrono": ({("temporal_order", 100)}, {"lstm", "lstm+forget_bias", "lstm+chrono"}, set(range(5)), {}),
     "claims/jozefowicz2015_forget_bias": ({("adding", 200)}, {"gru", "lstm", "lstm+forget_bias"}, set(range(5)), {}),
     "modern": (COMPARE_TASKS, {"rnn", "gru", "lstm", "slstm", "minlstm", "mingru"}, {0, 1, 2}, {}),
+    # the T50 sweeper sets T, train.lr and seed itself: what composes is the task's default length and seed 0
+    "headline": ({("adding", 100), ("copy", 100)}, {"rnn", "irnn", "gru", "lstm"}, {0}, {}),
     # the frontier sweeper sets T itself (from hydra.sweeper.start): what composes is the task's default
     "frontier": ({("adding", 100), ("copy", 100)}, {"rnn", "lstm"}, {0, 1, 2}, {}),
     "forget_gate": ({("reber", 50)}, {"lstm", "lstm_cell-nfg"}, {0, 1, 2}, {"continual": True}),
@@ -131,6 +133,18 @@ def test_preset_composes_and_every_run_builds(file):
     assert set().union(*(a["seeds"] for a in arms)) == seeds
     for key, value in settings.items():
         assert all(getattr(t, key) == value for a in arms for t in a["task_objects"]), key
+
+
+def test_headline_starts_each_ladder_at_its_task_and_matches_fair():
+    """The headline's T50 sweeper reads each search's first rung from the task's ladder (adding 100, copy 20), tunes
+    fair's learning rates, and its runs get fair's capacity."""
+    cfg = compose_cfg("+experiment=headline")
+    assert cfg.hydra.sweeper._target_.endswith(".T50Sweeper") and cfg.hydra.sweeper.start_key == "ladder.long"
+    fair = [float(v) for v in compose_cfg("+experiment=fair").hydra.sweeper.params["train.lr"].split(",")]
+    assert list(cfg.hydra.sweeper.tune_values) == fair == [1e-3, 3e-3, 1e-2]
+    for task, start in (("adding", 100), ("copy", 20)):
+        arm = compose_cfg("+experiment=headline", f"+experiment/compare={task}")
+        assert arm.ladder.long == start and arm.model.param_budget == 25088 and arm.diag.every == 0
 
 
 def test_fair_matches_recurrence_parameters():

@@ -210,7 +210,7 @@ def test_the_loss_column_averages_runs_that_reached_their_end(tmp_path):
     (row,) = by_setting.values()
     assert keys == [] and row.stats["loss_vs_baseline"].values == (0.02, 0.5)
     text = report.render(report.load(tmp_path), "md")
-    assert "loss / baseline (solved, unsolved runs)" in text and "0.260 ± 0.339 (n=2)" in text
+    assert "loss / baseline (solved, unsolved, pruned runs)" in text and "0.260 ± 0.339 (n=2)" in text
     assert "1 diverged, 1 interrupted" in text
 
 
@@ -228,7 +228,7 @@ def test_the_stopping_rule_reads_validation_and_the_test_is_recorded_beside_it(t
         calls.append(metric)
         return len(calls) == 1
 
-    cfg = compose_cfg(*TINY, "diag.every=0")  # adding: the metric is the MSE
+    cfg = compose_cfg(*TINY, "diag.every=0", "train.confirm=1")  # adding: the metric is the MSE
     monkeypatch.setattr(Task, "solved", solved)
     monkeypatch.setattr(Task, "check_threshold", lambda self: None)  # it asks solved() about the baseline
     result = train.run(cfg, tmp_path)

@@ -4,6 +4,7 @@ starts; a crashed job leaves the others and the table standing. Threads per para
 configs compose; the check each job's config gets before a sweep launches anything."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,6 +12,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import hydra
+from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 from omegaconf import OmegaConf
 
 from conftest import ROOT, TINY, compose_cfg, run_python
@@ -58,8 +61,11 @@ def test_sweep_killed_resumed_and_reported(tmp_path):
     assert set(after) == SMOKE_DIRS
     assert all(after[name] == data for name, data in before.items())
     assert p.stdout.count("not run again") == len(before)
-    ran = sorted(line.rsplit("/", 1)[1] for line in p.stdout.splitlines() if line.startswith("adding T=10 "))
-    assert ran == sorted(SMOKE_DIRS - set(before))  # one line per run: the killed job and the rest, once each
+    # one line per job from the launcher: the killed job and the rest ran, once each; the finished ones say so
+    lines = [line.split("] ", 1)[1] for line in p.stdout.splitlines() if re.match(r"\[\d+/\d+\] ", line)]
+    name = lambda line: "+experiment=smoke,model={},seed={}".format(line.split()[0], line.split()[3][5:-1])  # noqa: E731
+    assert sorted(name(line) for line in lines if "as recorded before" not in line) == sorted(SMOKE_DIRS - set(before))
+    assert sorted(name(line) for line in lines if "as recorded before" in line) == sorted(before)
     for name, start in start_times(sweep).items():  # a run's start time is in its meta.json, rewritten by a rerun
         assert start == started[name] if name in before else start > restart, name
     for name in SMOKE_DIRS:
@@ -90,7 +96,8 @@ def test_launcher_configs_compose():
         cfg = compose_cfg(f"hydra/launcher={launcher}")
         assert cfg.hydra.launcher[key] == value and "_target_" in cfg.hydra.launcher
     cfg = compose_cfg()
-    assert "JoblibLauncher" in cfg.hydra.launcher._target_  # multirun is parallel by default
+    # multirun is parallel by default: joblib's launcher, with a line per job and a Ctrl-C that ends the sweep
+    assert issubclass(hydra.utils.get_class(cfg.hydra.launcher._target_), JoblibLauncher)
     # every multirun checks its jobs first; a preset that chooses another sweeper still gets it
     assert cfg.hydra.sweeper._target_.endswith(".LstmBenchSweeper")
     assert compose_cfg("+experiment=frontier").hydra.sweeper._target_.endswith(".FrontierSweeper")

@@ -74,7 +74,7 @@ def describe(overrides: Sequence[str], ret: Optional[JobReturn]) -> str:
         name = f"{value.get('model')} {value.get('task')} T={value.get('length')} seed={value.get('seed')}"
         status = value["status"]
         if value.get("resumed"):
-            what = f"{status} before, not run again"
+            what = f"{status}, as recorded before"
         elif status == "solved":
             what = (f"solved at {value.get('steps_to_solve')}" if value.get("solved_test") is not False else
                     f"met the solved rule on validation at {value.get('steps_to_solve')}, but not on test")

@@ -46,11 +46,16 @@ class Run:
 
     @property
     def steps_to_solve(self) -> float:
-        """Where validation stopped a run that the test counts as solved; infinity for every other run (censored:
-        it needed more than its budget, or the test disagreed). What steps-to-solve statistics read."""
-        v = self.result.get("steps_to_solve")
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-        return float(v) if self.solved and ok else math.inf
+        """Where validation stopped a run that the test counts as solved (a run the test solved at its last step but
+        validation did not: that step); infinity for every other run (censored: it needed more than its budget, or
+        the test disagreed). What steps-to-solve statistics read."""
+        if not self.solved:
+            return math.inf
+        for key in ("steps_to_solve", "steps"):  # solved on test at its last step, not on validation: by then
+            v = self.result.get(key)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                return float(v)
+        return math.inf
 
 
 @dataclass
