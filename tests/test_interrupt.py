@@ -3,6 +3,7 @@ terminal sends it) ends it within seconds in one line, the runs in progress reco
 command runs again), no worker left behind."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ SWEEP = ["run.py", "-m", *TINY, "diag.every=0", "model=rnn,lstm", "seed=0,1"]
 def test_a_line_per_finished_job(tmp_path):
     p = run_python(*SWEEP, f"hydra.sweep.dir={tmp_path}")
     assert p.returncode == 0, p.stderr[-3000:]
-    lines = [line for line in p.stdout.splitlines() if line.startswith("[")]
+    lines = [line for line in p.stdout.splitlines() if re.match(r"\[\d+/\d+\] ", line)]
     assert [line.split("]")[0] for line in lines] == ["[1/4", "[2/4", "[3/4", "[4/4"]
     results = {(r["model"], r["seed"]): r for d in tmp_path.iterdir() if (d / "result.json").exists()
                for r in [json.loads((d / "result.json").read_text())]}

@@ -78,18 +78,18 @@ def test_posterior_matches_a_longhand_reference():
     assert post.quantiles([0.5])[0] == pytest.approx(median, rel=1e-9)
 
 
-def symmetric(t0: float, k: int = 4, n: int = 5):
-    """Runs placed symmetrically about t0 in ln T with mirrored outcomes: k of n solve at t0/2, n - k at 2 t0,
+def symmetric(t0: float, k: int = 16, n: int = 20):
+    """Runs placed symmetrically about t0 in ln T with mirrored outcomes: k of n solve at 0.8 t0, n - k at 1.25 t0,
     and so on. The posterior is symmetric about ln t0, so T50 = t0 and lo * hi = t0^2 exactly (but for the
-    prior's far ends, whose mass is negligible here)."""
+    prior's far ends, whose mass is negligible with 80 runs)."""
     points = []
-    for f, kk in ((0.5, k), (2.0, n - k), (0.8, n - 1), (1.25, 1)):
+    for f, kk in ((0.5, n - 1), (0.8, k), (1.25, n - k), (2.0, 1)):  # falling with T: nothing cut off
         points += [(t0 * f, i < kk) for i in range(n)]
     return points, list(range(len(points)))
 
 
 def test_t50_of_mirrored_runs_is_their_centre():
-    t0 = math.exp(STEP * 230)  # on the grid, so the centre of symmetry is a grid point
+    t0 = math.exp(_U[len(_U) // 2])  # the middle of the grid (and of the prior): symmetric both ways
     t = fit_t50(*symmetric(t0))
     assert t.kind == "fit" and t.finite
     assert t.value == pytest.approx(t0, rel=1e-6)
@@ -167,10 +167,13 @@ def test_interval_end_beyond_the_lengths_is_a_bound():
 
 
 def test_ratio_of_two_mirrored_searches():
-    a, b = fit_t50(*symmetric(math.exp(STEP * 300))), fit_t50(*symmetric(math.exp(STEP * 150)))
-    median, lo, hi = ratio(a, b)
-    assert median == pytest.approx(math.exp(STEP * 150), rel=1e-6)  # the difference of two symmetric posteriors
-    assert lo * hi == pytest.approx(median * median, rel=1e-6) and lo < median < hi
+    mid = len(_U) // 2
+    a, b = fit_t50(*symmetric(math.exp(_U[mid]))), fit_t50(*symmetric(math.exp(_U[mid])))
+    median, lo, hi = ratio(a, b)  # the difference of two copies of one symmetric posterior: symmetric about 0
+    assert median == pytest.approx(1, rel=1e-9) and lo * hi == pytest.approx(1, rel=1e-9) and lo < 1 < hi
+    # two searches 2 x 10 grid steps apart: their ratio is e^0.4, but for the prior's ends
+    a, b = fit_t50(*symmetric(math.exp(_U[mid + 10]))), fit_t50(*symmetric(math.exp(_U[mid - 10])))
+    assert ratio(a, b)[0] == pytest.approx(math.exp(20 * STEP), rel=1e-3)
     assert ratio(a, fit_t50([(10, True)], [0])) is None  # all solved: no posterior to divide by
 
 

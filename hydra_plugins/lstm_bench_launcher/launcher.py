@@ -65,10 +65,20 @@ def _minutes(seconds: float) -> str:
 SHOWN = ("model", "+model", "task", "+task", "task.length", "seed")  # said by the line's own words
 
 
-def describe(overrides: Sequence[str], ret: Optional[JobReturn]) -> str:
-    """`lstm adding T=200 seed=3 train.lr=0.01: solved at 1400 (52 s)`, from the job's result."""
+def varying(job_overrides: Sequence[Sequence[str]]) -> set:
+    """The overrides that set a launch's jobs apart: a key with one value in every job says nothing about any."""
+    values: Dict[str, set] = {}
+    for overrides in job_overrides:
+        for o in filter_overrides(overrides):
+            values.setdefault(o.split("=", 1)[0], set()).add(o)
+    return {o for vs in values.values() if len(vs) > 1 for o in vs}
+
+
+def describe(overrides: Sequence[str], ret: Optional[JobReturn], shown: Optional[set] = None) -> str:
+    """`lstm adding T=200 seed=3 train.lr=0.01: solved at 1400 (52 s)`, from the job's result; of the other
+    overrides only those in `shown` (the ones that vary between the launch's jobs)."""
     other = [o for o in filter_overrides(overrides) if o.split("=", 1)[0] not in SHOWN
-             and not o.lstrip("+~").startswith("experiment")]
+             and not o.lstrip("+~").startswith("experiment") and (shown is None or o in shown)]
     value = ret.return_value if ret is not None and ret.status == JobStatus.COMPLETED else None
     if isinstance(value, dict) and "status" in value:
         name = f"{value.get('model')} {value.get('task')} T={value.get('length')} seed={value.get('seed')}"
@@ -140,6 +150,7 @@ class LocalLauncher(JoblibLauncher):
         state = Singleton.get_state()
         jobs = (delayed(_execute)(i, initial_job_idx + i, o, self.hydra_context, self.config, self.task_function,
                                   state) for i, o in enumerate(job_overrides))
+        shown = varying(job_overrides)
         ctrl_c = _CtrlC()
         previous = signal.signal(signal.SIGINT, ctrl_c)
         try:
@@ -153,7 +164,7 @@ class LocalLauncher(JoblibLauncher):
                 done += 1
                 elapsed = time.perf_counter() - t0
                 left = f", about {_minutes(elapsed / done * (n - done))} left" if done < n else ""
-                print(f"[{done}/{n}] {describe(job_overrides[i], ret)}; elapsed {_minutes(elapsed)}{left}", flush=True)
+                print(f"[{done}/{n}] {describe(job_overrides[i], ret, shown)}; elapsed {_minutes(elapsed)}{left}", flush=True)
         except Exception:  # noqa: BLE001: joblib's complaint about the workers the watchdog killed
             if not ctrl_c.hit:
                 raise
