@@ -19,7 +19,8 @@ pytest.importorskip("triton", reason="the Triton kernels need the triton package
 
 from kernels import lstm_fused, lstm_persistent  # noqa: E402
 from kernels.lstm import common, graphs  # noqa: E402
-from kernels.lstm.fused import lstm_fused_bwd, lstm_fused_fwd  # noqa: E402
+from kernels.lstm.backward import lstm_fused_bwd  # noqa: E402
+from kernels.lstm.fused import lstm_fused_fwd  # noqa: E402
 from kernels.lstm.naive import lstm_cell_naive, lstm_naive  # noqa: E402
 from kernels.lstm.persistent import persistent_config  # noqa: E402
 from lstm_bench.errors import ConfigError  # noqa: E402
@@ -446,22 +447,43 @@ def test_persistent_config_k_split():
 
 @pytest.mark.skipif(not INTERPRETED, reason="the interpreter runs programs in turn: a barrier cannot complete")
 def test_persistent_barrier_times_out_with_a_clear_error():
-    # 2 unit slices x T=3: program 0 waits at step 0's barrier for program 1, which the
-    # interpreter only starts once program 0 has finished: only the spin bound ends the wait
+    # 3 unit slices x T=3: program 0 waits at its first step boundary for programs 1 and 2,
+    # which the interpreter only starts once program 0 has finished: only the spin bound
+    # ends the wait (tests/test_kernel_sync.py runs the programs concurrently)
     from kernels.lstm.persistent import launch_persistent
-    B, T, H = 2, 3, 20
+    from kernels.lstm.sync import flag_buffer
+    B, T, H = 2, 3, 40
     x, (h0, c0), w_ih, w_hh, b_ih, b_hh = make_inputs(B, T, 3, H, torch.float32)
-    with pytest.raises(RuntimeError, match=r"grid barrier timed out for B=2, H=20.*lstm_fused"):
+    with pytest.raises(RuntimeError, match=r"grid barrier timed out for B=2, H=40.*NaN.*lstm_fused"):
         lstm_persistent(x, (h0, c0), w_ih, w_hh, b_ih, b_hh, block_h=16, spin_limit=3)
-    # the flag, seen directly: set on time-out, and the counter saw every arrival
+    # seen directly: the status word set, each program's flag at its last step boundary (no
+    # counter), and the void launch poisoned: NaN from the step after the time-out in the
+    # units of the programs that gave up (0 and 1; program 2 found everyone done), and in
+    # every unit once those NaN h_t have been read
     cfg = persistent_config(B, H, torch.float32, DEVICE, block_h=16)
     xw = torch.zeros(T, B, 4 * H)
-    out = torch.empty(T, B, H)
+    out = torch.zeros(T, B, H)
     hT, cT = torch.empty(B, H), torch.empty(B, H)
-    sync = torch.zeros(2, dtype=torch.int32)
+    flags = flag_buffer(cfg.n_programs, "cpu")
     with pytest.raises(RuntimeError):
-        launch_persistent(cfg, xw, w_hh, h0, c0, out, hT, cT, spin_limit=2, sync=sync)
-    assert sync.tolist() == [2 * (T - 1), 1]  # both programs arrived at T-1 barriers; flag set
+        launch_persistent(cfg, xw, w_hh, h0, c0, out, hT, cT, spin_limit=2, sync=flags)
+    assert flags.tolist() == [T - 1] * 3 + [1]
+    assert torch.isfinite(out[0]).all()
+    assert torch.isnan(out[1:, :, :32]).all() and torch.isnan(out[2]).all() and torch.isnan(cT).all()
+
+
+def test_persistent_barrier_layout_needs_a_cooperative_launch(monkeypatch):
+    # a triton without cooperative launches gets one line, not a launch that may deadlock
+    from kernels.lstm import persistent
+    monkeypatch.setattr(persistent, "INTERPRETED", False)
+    monkeypatch.setattr(persistent, "_cooperative_supported", lambda: False)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda d=None: type("P", (), {"multi_processor_count": 132}))
+    with pytest.raises(ValueError, match=r"^persistent LSTM's grid-barrier layout \(H=768, torch.float16\) needs a "
+                                         r"cooperative launch, which triton \S+ does not offer: use lstm_fused "
+                                         r"\(model.kernel=fused\)$"):
+        persistent_config(16, 768, torch.float16, torch.device("cuda"))
+    cfg = persistent_config(16, 128, torch.float16, torch.device("cuda"))  # barrier-free: no co-residency needed
+    assert not cfg.use_barrier
 
 
 # ---------------------------------------------------------------------------------------
