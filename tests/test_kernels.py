@@ -6,6 +6,7 @@ cases (fp16/bf16, larger shapes, the grid-barrier persistent path, CUDA graphs) 
 cleanly without a GPU.
 """
 import os
+from functools import partial
 
 import torch
 
@@ -17,10 +18,11 @@ import pytest  # noqa: E402
 
 pytest.importorskip("triton", reason="the Triton kernels need the triton package (Linux wheels only)")
 
-from kernels import lstm_fused, lstm_persistent  # noqa: E402
+from kernels import lstm_fused, lstm_fused_gemm, lstm_persistent  # noqa: E402
 from kernels.lstm import common, graphs  # noqa: E402
 from kernels.lstm.backward import lstm_fused_bwd  # noqa: E402
 from kernels.lstm.fused import lstm_fused_fwd  # noqa: E402
+from kernels.lstm.fused_gemm import gemm_config, lstm_gemm_bwd, lstm_gemm_fwd  # noqa: E402
 from kernels.lstm.naive import lstm_cell_naive, lstm_naive  # noqa: E402
 from kernels.lstm.persistent import persistent_config  # noqa: E402
 from lstm_bench.errors import ConfigError  # noqa: E402
@@ -42,6 +44,7 @@ ELEM_TOL = {torch.float64: (1e-8, 1e-10), torch.float32: (1e-4, 1e-5),
             torch.float16: (5e-2, 2e-2), torch.bfloat16: (2e-1, 1e-1)}
 
 IMPLS = {"fused": lstm_fused, "persistent": lstm_persistent}
+ALL_IMPLS = dict(IMPLS, fused_gemm=lstm_fused_gemm)  # fused_gemm's interpreter cases are its own (below)
 NAMES = ("out", "h_T", "c_T", "dx", "dh0", "dc0", "dw_ih", "dw_hh", "db_ih", "db_hh")
 
 
@@ -105,7 +108,7 @@ def check_against_reference(fn, B, T, I, H, dtype, device=DEVICE, bias=True, see
 # CPU (interpreter) and GPU: float64 / float32 against the reference
 
 SHAPES = [
-    pytest.param(3, 7, 5, 37, id="B3-T7-I5-H37"),
+    pytest.param(3, 4, 5, 37, id="B3-T4-I5-H37"),
     pytest.param(2, 1, 3, 16, id="B2-T1-I3-H16"),
     pytest.param(17, 3, 1, 20, id="B17-T3-I1-H20"),  # two batch programs in the persistent kernel
 ]
@@ -118,9 +121,9 @@ def test_matches_reference(impl, B, T, I, H, dtype):
     check_against_reference(IMPLS[impl], B, T, I, H, dtype)
 
 
-@pytest.mark.parametrize("impl", list(IMPLS), ids=list(IMPLS))
+@pytest.mark.parametrize("impl", list(ALL_IMPLS), ids=list(ALL_IMPLS))
 def test_no_bias(impl):
-    check_against_reference(IMPLS[impl], 2, 4, 3, 19, torch.float64, bias=False)
+    check_against_reference(ALL_IMPLS[impl], 2, 4, 3, 19, torch.float64, bias=False)
 
 
 def test_reference_check_catches_a_wrong_kernel():
@@ -132,10 +135,10 @@ def test_reference_check_catches_a_wrong_kernel():
         return lstm_fused(x, state, w_ih, w, b_ih, b_hh)
 
     with pytest.raises(AssertionError):
-        check_against_reference(wrong, 3, 7, 5, 37, torch.float64)
+        check_against_reference(wrong, 3, 4, 5, 37, torch.float64)
 
 
-@pytest.mark.parametrize("impl", list(IMPLS), ids=list(IMPLS))
+@pytest.mark.parametrize("impl", list(ALL_IMPLS), ids=list(ALL_IMPLS))
 def test_matches_nn_lstm(impl):
     B, T, I, H = 3, 6, 4, 21
     torch.manual_seed(0)
@@ -146,14 +149,14 @@ def test_matches_nn_lstm(impl):
     params = (lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
     with torch.no_grad():
         want, (wh, wc) = lstm(x, (h0, c0))
-        got, (gh, gc) = IMPLS[impl](x, (h0, c0), *params)
+        got, (gh, gc) = ALL_IMPLS[impl](x, (h0, c0), *params)
         # nn.LSTM's (1, B, H) states in, (1, B, H) out
         assert gh.shape == (1, B, H) and gc.shape == (1, B, H)
         for name, a, e in (("out", got, want), ("h_T", gh, wh), ("c_T", gc, wc)):
             assert_rel(a, e, torch.float64, name)
         # no state: zeros, returned as (B, H)
         want0, (wh0, _) = lstm(x)
-        got0, (gh0, _) = IMPLS[impl](x, None, *params)
+        got0, (gh0, _) = ALL_IMPLS[impl](x, None, *params)
         assert gh0.shape == (B, H)
         assert_rel(got0, want0, torch.float64, "out (zero state)")
         assert_rel(gh0, wh0[0], torch.float64, "h_T (zero state)")
@@ -179,6 +182,67 @@ def test_gradcheck_persistent():
         return out, h, c
 
     assert torch.autograd.gradcheck(f, args, eps=1e-6, atol=1e-7, rtol=1e-5, fast_mode=True)
+
+
+def _gemm_with(**opts):
+    def fn(*a):
+        return lstm_fused_gemm(*a, **opts)
+    fn.__name__ = f"lstm_fused_gemm{opts}"
+    return fn
+
+
+# one Triton kernel per step, the GEMM inside (fused_gemm.py), forward and backward, on odd
+# sizes whose tiles do not divide them: several unit programs (each storing its own units'
+# gradients while computing every unit's pointwise backward), several batch programs,
+# K covered in 16-wide chunks with a masked tail, one program and one chunk
+GEMM_CASES = [
+    pytest.param(3, 3, 2, 37, torch.float64, dict(block_h=16, block_k=16), id="B3-T3-H37-3progs-3chunks-fp64"),
+    pytest.param(17, 2, 1, 20, torch.float32, dict(block_h=16, block_k=16), id="B17-T2-H20-2x2progs-fp32"),
+    pytest.param(2, 3, 3, 16, torch.float32, dict(), id="B2-T3-H16-1prog-fp32"),
+    pytest.param(3, 3, 5, 9, torch.float16, dict(), id="B3-T3-H9-fp16"),
+]
+
+
+@pytest.mark.parametrize("B,T,I,H,dtype,opts", GEMM_CASES)
+def test_fused_gemm_matches_reference(B, T, I, H, dtype, opts):
+    check_against_reference(_gemm_with(**opts), B, T, I, H, dtype, seed=H)
+
+
+def test_fused_gemm_step_launchers_match_cell():
+    # one step each way against autograd of the reference cell; 2 unit programs, 2 K chunks
+    B, H = 3, 20
+    g = torch.Generator().manual_seed(6)
+    r = partial(torch.randn, generator=g, dtype=torch.float64)
+    xw, h_prev, c_prev, w_hh = r(B, 4 * H), r(B, H), r(B, H), r(4 * H, H) / H ** 0.5
+    cfg = gemm_config(B, H, torch.float64, DEVICE, block_h=16, block_k=16)
+    act = xw.clone()
+    h, c = lstm_gemm_fwd(act, h_prev, w_hh, c_prev, torch.empty(B, H, dtype=torch.float64),
+                         torch.empty(B, H, dtype=torch.float64), cfg)
+    # the cell with W_ih = I on the pre-activations' input part: xw + h_prev W_hh^T
+    leaves = [t.clone().requires_grad_(True) for t in (xw, h_prev, c_prev)]
+    hr, cr = lstm_cell_naive(leaves[0], leaves[1], leaves[2], torch.eye(4 * H, dtype=torch.float64), w_hh)
+    assert_rel(h, hr.detach(), torch.float64, "h_t")
+    assert_rel(c, cr.detach(), torch.float64, "c_t")
+    pre = xw + h_prev @ w_hh.t()
+    i, f, gg, o = pre.chunk(4, 1)
+    assert_rel(act, torch.cat([i.sigmoid(), f.sigmoid(), gg.tanh(), o.sigmoid()], 1), torch.float64, "activations")
+
+    dh, dc = r(B, H), r(B, H)
+    dho = r(B, 2, H)[:, 1]  # strided rows, like dout[:, t]
+    dg, dh_prev, dc_prev = lstm_gemm_bwd(act, c_prev, c, dh, dc, torch.empty(B, H, dtype=torch.float64),
+                                         torch.empty(B, H, dtype=torch.float64),
+                                         torch.empty(B, 4 * H, dtype=torch.float64), w_hh, cfg, dh_out=dho)
+    dpre, dhp, dcp = torch.autograd.grad([hr, cr], leaves, [dh + dho, dc])
+    assert_rel(dg, dpre, torch.float64, "dgates")
+    assert_rel(dh_prev, dhp, torch.float64, "dh_{t-1}")
+    assert_rel(dc_prev, dcp, torch.float64, "dc_{t-1}")
+
+
+def test_fused_gemm_config_is_checked():
+    with pytest.raises(ValueError, match="block_h must be a power of two >= 16, got 24"):
+        lstm_fused_gemm(*make_inputs(2, 2, 2, 5, torch.float64), block_h=24)
+    # programmatic dependent launch is for the GPU only: the interpreter runs without it
+    assert not gemm_config(2, 5, torch.float16, torch.device("cpu"), pdl=True).pdl
 
 
 def test_non_contiguous_inputs():
@@ -265,6 +329,14 @@ def test_graph_bookkeeping_with_a_stand_in_graph(stand_in_graphs):
     w_ref = [t.clone().requires_grad_(True) for t in a[2:]]
     g_ref = torch.autograd.grad(lstm_naive(a[0], a[1], *w_ref)[0].sum(), w_ref[1])[0]
     assert_rel(g1.cpu(), g_ref.cpu(), torch.float64, "dw_hh after an interleaved forward")
+
+
+def test_fused_gemm_graph_bookkeeping_with_a_stand_in_graph(stand_in_graphs):
+    # the same static-buffer discipline for the one-kernel path: (2, B, H) dh / dc buffers
+    # swapped inside the graph, results read from the right slot, one graph per direction
+    for seed in (0, 1):
+        check_against_reference(lstm_fused_gemm, 3, 3, 2, 11, torch.float64, seed=seed)
+    assert [k[0] for k in graphs._GRAPH_CACHE] == ["gemm_forward_loop", "gemm_backward_loop"]
 
 
 def _cached(loop):
@@ -499,9 +571,35 @@ GPU_SHAPES = [
 @needs_cuda
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=["fp32", "fp16", "bf16"])
 @pytest.mark.parametrize("B,T,I,H", GPU_SHAPES)
-@pytest.mark.parametrize("impl", list(IMPLS), ids=list(IMPLS))
+@pytest.mark.parametrize("impl", list(ALL_IMPLS), ids=list(ALL_IMPLS))
 def test_gpu_matches_reference(impl, B, T, I, H, dtype):
-    check_against_reference(IMPLS[impl], B, T, I, H, dtype)
+    check_against_reference(ALL_IMPLS[impl], B, T, I, H, dtype)
+
+
+@needs_cuda
+@pytest.mark.parametrize("opts", [dict(pdl=True), dict(pdl=True, use_cuda_graph=False), dict(block_h=16, block_k=128)],
+                         ids=["pdl-graph", "pdl-eager", "bh16-bk128"])
+def test_gpu_fused_gemm_options_match_reference(opts):
+    check_against_reference(_gemm_with(**opts), 16, 33, 8, 200, torch.float16)
+
+
+@needs_cuda
+def test_gpu_persistent_forward_never_syncs_the_host():
+    # the grid-barrier layout's time-out status reaches the host asynchronously: the forward
+    # itself must not synchronise (torch raises on any synchronising call in this mode)
+    x, state, *w = make_inputs(8, 17, 8, 384, torch.float16)
+    cfg = persistent_config(8, 384, torch.float16, DEVICE)
+    assert cfg.use_barrier
+    with torch.no_grad():
+        lstm_persistent(x, state, *w)  # compiles
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            lstm_persistent(x, state, *w)
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+    from kernels.lstm.persistent import check_persistent_status
+    check_persistent_status(wait=True)  # and no time-out was reported
 
 
 @needs_cuda
@@ -586,7 +684,7 @@ def test_lstm_triton_without_gpu_is_a_config_error(monkeypatch):
 def test_lstm_triton_kernel_key(monkeypatch, capsys):
     from kernels.lstm import dispatch
 
-    with pytest.raises(ConfigError, match=r"^model\.kernel='foo' is not allowed: auto \| fused \| persistent$"):
+    with pytest.raises(ConfigError, match=r"^model\.kernel='foo' is not allowed: auto \| fused \| fused_gemm \| persistent$"):
         LSTMTriton(4, 8, kernel="foo")
     I, H, B, T = 3, 6, 2, 4
     torch.manual_seed(0)
@@ -622,5 +720,5 @@ def test_auto_kernel_rule():
         for dtype, H in [(torch.float16, 64), (torch.bfloat16, 128), (torch.float16, 768), (torch.float32, 64)]:
             assert dispatch.choose("auto", 16, H, dtype, device) == "fused", (device, dtype, H)
             assert dispatch.choose("persistent", 16, H, dtype, device) == "persistent"
-    with pytest.raises(ValueError, match="kernel must be one of auto, fused, persistent, got 'foo'"):
+    with pytest.raises(ValueError, match="kernel must be one of auto, fused, fused_gemm, persistent, got 'foo'"):
         dispatch.choose("foo", 16, 64, torch.float16, torch.device("cuda"))
