@@ -47,30 +47,34 @@ except ImportError:  # pragma: no cover - older triton: pdl is refused by gemm_c
     gdc_launch_dependents = gdc_wait = None
 
 
-class GemmConfig(namedtuple("GemmConfig", "block_b block_h block_k num_warps pdl")):
+class GemmConfig(namedtuple("GemmConfig", "block_b block_h block_k num_warps num_stages pdl")):
     """Launch configuration of both step kernels: BLOCK_B rows x BLOCK_H hidden units per
-    program, K in BLOCK_K chunks, num_warps, programmatic dependent launch."""
+    program, K in BLOCK_K chunks, num_warps, num_stages (the K loop's software pipeline),
+    programmatic dependent launch."""
 
 
-def gemm_config(B, H, dtype, device, block_h=None, block_k=None, num_warps=None, pdl=None):
+def gemm_config(B, H, dtype, device, block_h=None, block_k=None, num_warps=None, pdl=None, num_stages=None):
     """The step kernels' configuration for (B, H) in `dtype`; the arguments override it.
-    block_h and block_k are powers of two >= 16 (a tensor-core dot's minimum)."""
+    block_h and block_k are powers of two >= 16 (a tensor-core dot's minimum). The defaults
+    are the ones that compile for sm_90 without spilling (kernels/NOTES.md), not timed ones."""
     block_b = 16  # the dot's minimum M; smaller batches are masked
     if block_h is None:
         block_h = 32 if H > 512 else 16
     if block_k is None:
-        block_k = 64 if dtype in (torch.float16, torch.bfloat16) else 32
+        block_k = 32  # 64 spills in the backward: its prologue holds nine (BLOCK_B, BLOCK_K) tiles
     for name, v in (("block_h", block_h), ("block_k", block_k)):
         if v < 16 or v & (v - 1):
             raise ValueError(f"{name} must be a power of two >= 16, got {v}")
     if num_warps is None:
-        num_warps = 4
+        num_warps = 8 if block_h >= 32 else 4
+    if num_stages is None:
+        num_stages = 2 if dtype in (torch.float16, torch.bfloat16) else 1
     on_gpu = device.type == "cuda" and not INTERPRETED
     pdl = bool(pdl) and on_gpu
     if pdl and gdc_wait is None:
         raise ValueError(f"pdl=True needs programmatic dependent launch, which triton {triton.__version__} "
                          f"does not offer: use pdl=False")
-    return GemmConfig(block_b, block_h, block_k, num_warps, pdl)
+    return GemmConfig(block_b, block_h, block_k, num_warps, num_stages, pdl)
 
 
 @triton.jit
@@ -244,7 +248,7 @@ def lstm_gemm_fwd(gates, h_prev, w_hh, c_prev, h_out, c_out, cfg):
     lstm_gemm_fwd_kernel[grid](gates, h_prev, w_hh, c_prev, h_out, c_out, B, H,
                                BLOCK_B=cfg.block_b, BLOCK_H=cfg.block_h, BLOCK_K=cfg.block_k,
                                IEEE=w_hh.dtype in (torch.float32, torch.float64), PDL=cfg.pdl,
-                               num_warps=cfg.num_warps, **opts)
+                               num_warps=cfg.num_warps, num_stages=cfg.num_stages, **opts)
     return h_out, c_out
 
 
@@ -283,7 +287,7 @@ def lstm_gemm_bwd(gates, c_prev, c, dh, dc, dh_prev, dc_prev, dgates, w_hh, cfg,
                                0 if dh_out is None else dh_out.stride(0), dh, dc, dh_prev, dc_prev, dgates, w_hh,
                                B, H, HAS_DHO=dh_out is not None, BLOCK_B=cfg.block_b, BLOCK_H=cfg.block_h,
                                BLOCK_K=cfg.block_k, IEEE=w_hh.dtype in (torch.float32, torch.float64),
-                               PDL=cfg.pdl, num_warps=cfg.num_warps, **opts)
+                               PDL=cfg.pdl, num_warps=cfg.num_warps, num_stages=cfg.num_stages, **opts)
     return dgates, dh_prev, dc_prev
 
 
@@ -381,14 +385,14 @@ class LSTMFusedGemmFunction(torch.autograd.Function):
 
 
 def lstm_fused_gemm(x, state=None, w_ih=None, w_hh=None, b_ih=None, b_hh=None, *, block_h=None, block_k=None,
-                    num_warps=None, pdl=None, use_cuda_graph=None):
+                    num_warps=None, num_stages=None, pdl=None, use_cuda_graph=None):
     """Single-layer LSTM, one Triton launch per step forward and one per step backward, the
     recurrent GEMM inside it: `lstm_fused`'s interface, conventions and result.
 
     Args:
         x, state, w_ih, w_hh, b_ih, b_hh: as `lstm_fused` (nn.LSTM's layout, batch first).
-        block_h, block_k, num_warps: the step kernels' tiles (powers of two >= 16) and warps;
-            None = `gemm_config`'s choice.
+        block_h, block_k, num_warps, num_stages: the step kernels' tiles (powers of two
+            >= 16), warps and pipeline stages; None = `gemm_config`'s choice.
         pdl: launch each step as a programmatic dependent launch (sm_90, triton >= 3.4);
             None = off. Ignored in the interpreter.
         use_cuda_graph: as `lstm_fused`.
@@ -406,6 +410,6 @@ def lstm_fused_gemm(x, state=None, w_ih=None, w_hh=None, b_ih=None, b_hh=None, *
         >>> out.sum().backward()
     """
     (x, h0, c0, w_ih, w_hh, b_ih, b_hh), three_d = prepare("lstm_fused_gemm", x, state, w_ih, w_hh, b_ih, b_hh)
-    cfg = gemm_config(x.shape[0], w_hh.shape[1], x.dtype, x.device, block_h, block_k, num_warps, pdl)
+    cfg = gemm_config(x.shape[0], w_hh.shape[1], x.dtype, x.device, block_h, block_k, num_warps, pdl, num_stages)
     out, h_T, c_T = LSTMFusedGemmFunction.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, cfg, use_cuda_graph)
     return out, as_given(h_T, c_T, three_d)
