@@ -29,7 +29,7 @@ pytest.importorskip("triton", reason="the Triton kernels need the triton package
 
 from kernels.lstm import common, sync  # noqa: E402
 from kernels.lstm.naive import lstm_naive  # noqa: E402
-from kernels.lstm.persistent import launch_persistent, lstm_persistent, persistent_config  # noqa: E402
+from kernels.lstm.persistent import lstm_persistent, persistent_config  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not common.INTERPRETED, reason="runs programs as threads of the CPU interpreter")
 

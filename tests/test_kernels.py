@@ -245,6 +245,27 @@ def test_fused_gemm_config_is_checked():
     assert not gemm_config(2, 5, torch.float16, torch.device("cpu"), pdl=True).pdl
 
 
+# the usage examples in the launchers' docstrings, run as written (the public functions'
+# examples need a CUDA GPU and are not run here)
+CPU_EXAMPLES = ["fused.lstm_fused_fwd", "backward.lstm_fused_bwd", "fused_gemm.lstm_gemm_fwd",
+                "fused_gemm.lstm_gemm_bwd", "persistent.launch_persistent", "persistent.lstm_persistent_fwd"]
+
+
+@pytest.mark.skipif(not INTERPRETED, reason="the examples run on the CPU interpreter")
+@pytest.mark.parametrize("name", CPU_EXAMPLES)
+def test_docstring_example_runs(name):
+    import doctest
+    import importlib
+    module, fn = name.split(".")
+    mod = importlib.import_module(f"kernels.lstm.{module}")
+    torch.manual_seed(0)
+    (test,) = doctest.DocTestFinder().find(getattr(mod, fn), name, globs=dict(vars(mod)))
+    assert test.examples, f"{name} has no example"
+    runner = doctest.DocTestRunner()
+    runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0, f"{name}'s example fails"
+
+
 def test_non_contiguous_inputs():
     B, T, I, H = 3, 5, 4, 18
     x, (h0, c0), w_ih, w_hh, b_ih, b_hh = make_inputs(B, T, I, H, torch.float64)
