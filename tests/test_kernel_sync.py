@@ -2,19 +2,22 @@
 
 Triton's CPU interpreter runs a grid's programs one after another, so a program that waits
 for another can only time out. Here `concurrent_programs` runs each program of a launch in
-its own thread instead (program ids made thread-local) and sleeps a random time before
-every store and atomic: the programs drift apart as a GPU's do when one is descheduled or
-slow, and a consumer that reads before its producer published reads stale data.
+its own thread instead (program ids made thread-local), sleeps a random time before every
+store and atomic and a longer one after every release: the programs drift apart as a GPU's
+do when one is descheduled or slow, and a consumer that reads before its producer stored
+reads stale data. (Checked by hand: waiting for step t instead of t+1, or publishing
+before the h_t stores, fails these tests.)
 
 Checked: every scheme of `sync_bench_kernel` (today's counter, the release counter, the
 per-producer flags) reads no stale value under skew, while the same kernel without sync
 does (so the check can fail); a producer that never publishes makes the others give up and
-say so; the persistent LSTM's barrier layout over several programs and steps matches the
-float64 reference in every output and gradient. (The time-out of the LSTM kernel itself
+say so; the persistent LSTM's barrier layout over several programs and steps, its outputs
+starting as NaN, matches the float64 reference in every output and gradient. (The time-out of the LSTM kernel itself
 is tested in test_kernels.py, where the sequential interpreter makes it certain.)
 """
 import os
 import random
+import sys
 import threading
 import time
 
@@ -29,7 +32,8 @@ pytest.importorskip("triton", reason="the Triton kernels need the triton package
 
 from kernels.lstm import common, sync  # noqa: E402
 from kernels.lstm.naive import lstm_naive  # noqa: E402
-from kernels.lstm.persistent import lstm_persistent, persistent_config  # noqa: E402
+from kernels.lstm.common import input_projection  # noqa: E402
+from kernels.lstm.persistent import launch_persistent, lstm_persistent, persistent_config  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not common.INTERPRETED, reason="runs programs as threads of the CPU interpreter")
 
@@ -37,8 +41,8 @@ pytestmark = pytest.mark.skipif(not common.INTERPRETED, reason="runs programs as
 @pytest.fixture
 def concurrent_programs(monkeypatch):
     """While active, an interpreted launch runs its programs concurrently, one thread each,
-    with a random sleep of up to `max_delay_s` before every store and atomic (seeded per
-    program). Returns a setter: concurrent_programs(max_delay_s, seed)."""
+    with a random sleep of up to `max_delay_s` before every store and atomic and of up to
+    20 x that after every arrival or flag release (seeded per program; polls run undelayed). Yields a setter: concurrent_programs(max_delay_s, seed)."""
     from triton.runtime import interpreter as interp
 
     ex = interp.GridExecutor
@@ -51,12 +55,24 @@ def concurrent_programs(monkeypatch):
     def program_id(axis):
         return interp.TensorHandle(torch.tensor([local.idx[axis]], dtype=torch.int32).numpy(), interp.tl.int32)
 
+    acquire = interp._ir.MEM_SEMANTIC.ACQUIRE
+
     def delayed(fn):
         def wrapper(*a, **k):
             rng = getattr(local, "rng", None)
-            if rng is not None and cfg["max_delay_s"]:
+            # polls (acquire-only read-modify-writes) run undelayed: a waiting program then sees
+            # a flag as soon as it is set, and reads whatever its producer has stored by then
+            poll = fn.__name__ == "create_atomic_rmw" and a[4] == acquire
+            skew = rng is not None and cfg["max_delay_s"] and not poll
+            if skew:
                 time.sleep(rng.uniform(0, cfg["max_delay_s"]))
-            return fn(*a, **k)
+            r = fn(*a, **k)
+            if skew and fn.__name__ == "create_atomic_rmw":
+                # a producer stalled right after it published (or arrived), before its next store:
+                # up to 20x longer, to outlast a consumer's way from its last poll to its loads,
+                # which takes the slow interpreter milliseconds
+                time.sleep(rng.uniform(0, 20 * cfg["max_delay_s"]))
+            return r
         return wrapper
 
     def call(self, *args_dev, **kwargs):
@@ -101,7 +117,11 @@ def concurrent_programs(monkeypatch):
 
     def configure(max_delay_s, seed=0):
         cfg.update(max_delay_s=max_delay_s, seed=seed)
-    return configure
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-4)  # the threads interleave every 0.1 ms, not every 5 ms
+    yield configure
+    sys.setswitchinterval(interval)
 
 
 def run_sync_bench(scheme, n, T, spin_limit=1 << 20, W=4, grid=None):
@@ -154,11 +174,30 @@ def _inputs(B, T, I, H, dtype, seed):
             r(4 * H, scale=k), r(4 * H, scale=k))
 
 
-def test_persistent_barrier_layout_under_skew_matches_reference(concurrent_programs):
+@pytest.mark.parametrize("seed", [2, 3])
+def test_persistent_barrier_layout_under_skew_reads_no_stale_h(concurrent_programs, seed):
     # the grid-barrier layout for real: 3 programs (16 hidden units each) exchange h_t
-    # through global memory at every one of T-1 = 3 step boundaries, with random skew;
-    # out, h_T, c_T and every gradient against the float64 gate-by-gate reference
-    concurrent_programs(max_delay_s=1e-3, seed=2)
+    # through global memory at each of T-1 = 3 step boundaries, under skew; the outputs start
+    # as NaN, so an h_t read before its producer stored it cannot pass (publishing before
+    # the stores is caught in about 7 launches of 8; two launches here)
+    concurrent_programs(max_delay_s=2e-3, seed=seed)
+    B, T, I, H = 2, 4, 3, 40
+    x, (h0, c0), w_ih, w_hh, b_ih, b_hh = _inputs(B, T, I, H, torch.float64, seed=5)
+    cfg = persistent_config(B, H, torch.float64, torch.device("cpu"), block_h=16)
+    assert cfg.use_barrier and cfg.n_programs == 3
+    xw = input_projection(x.transpose(0, 1).contiguous(), w_ih, b_ih, b_hh)  # (T, B, 4H)
+    out, h_T, c_T = (torch.full(s, float("nan"), dtype=torch.float64) for s in ((T, B, H), (B, H), (B, H)))
+    launch_persistent(cfg, xw, w_hh, h0, c0, out, h_T, c_T, spin_limit=1 << 20)
+    want, (want_h, want_c) = lstm_naive(x, (h0, c0), w_ih, w_hh, b_ih, b_hh)
+    for name, a, e in (("out", out.transpose(0, 1), want), ("h_T", h_T, want_h), ("c_T", c_T, want_c)):
+        torch.testing.assert_close(a, e, rtol=1e-9, atol=1e-11, msg=lambda m: f"{name}: {m}")
+
+
+def test_persistent_barrier_layout_under_skew_matches_reference(concurrent_programs):
+    # the same layout through lstm_persistent with gradients: out, h_T, c_T and every
+    # gradient (backward reads the histories and activations the skewed forward saved)
+    # against the float64 gate-by-gate reference
+    concurrent_programs(max_delay_s=2e-3, seed=4)
     B, T, I, H = 2, 4, 3, 40
     x, (h0, c0), *w = _inputs(B, T, I, H, torch.float64, seed=5)
     cfg = persistent_config(B, H, torch.float64, torch.device("cpu"), block_h=16)

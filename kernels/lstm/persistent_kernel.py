@@ -157,7 +157,8 @@ def lstm_persistent_fwd_kernel(
                 publish(flags_ptr + pid_b * n_h + pid_h, t + 1)
                 if WAIT:
                     ok = wait_for_producers(flags_ptr + pid_b * n_h, n_h, t + 1, limit, NP, POLL)
-                    tl.store(status_ptr, 1, mask=ok == 0)
+                    if ok == 0:
+                        tl.store(status_ptr, 1)
                     bad = tl.maximum(bad, 1 - ok)
                     limit = tl.where(ok == 0, 0, limit)  # the launch is void: never wait again
             ha = _load_h(out_t, rb, mb, so_b, H, 0, S, KS1)
