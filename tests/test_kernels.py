@@ -565,6 +565,31 @@ def test_persistent_barrier_times_out_with_a_clear_error():
     assert torch.isnan(out[1:, :, :32]).all() and torch.isnan(out[2]).all() and torch.isnan(cT).all()
 
 
+def test_persistent_time_out_is_reported_by_a_later_check(monkeypatch):
+    # on the GPU a launch's time-out word reaches the host behind an event, never waited for
+    # by the forward: a later check raises for each finished launch that timed out
+    from kernels.lstm import persistent
+
+    class Event:
+        def __init__(self, done):
+            self.done = done
+
+        def query(self):
+            return self.done
+
+        def synchronize(self):
+            self.done = True
+
+    monkeypatch.setattr(persistent, "_PENDING", [
+        (torch.tensor([0], dtype=torch.int32), Event(True), "finished, fine"),
+        (torch.tensor([1], dtype=torch.int32), Event(False), "still running, timed out")])
+    persistent.check_persistent_status()  # the finished launch was fine, the other is not known yet
+    assert [p[2] for p in persistent._PENDING] == ["still running, timed out"]
+    with pytest.raises(RuntimeError, match="still running, timed out"):
+        persistent.check_persistent_status(wait=True)
+    assert not persistent._PENDING
+
+
 def test_persistent_barrier_layout_needs_a_cooperative_launch(monkeypatch):
     # a triton without cooperative launches gets one line, not a launch that may deadlock
     from kernels.lstm import persistent

@@ -167,7 +167,8 @@ def check_persistent_status(wait=False):
     for p in done:
         _PENDING.remove(p)
     for status, event, what in done:
-        event.synchronize()
+        if wait:
+            event.synchronize()  # the others have completed: query() said so
         if int(status[0]):
             raise RuntimeError(what)
 
