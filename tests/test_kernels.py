@@ -247,7 +247,7 @@ def test_fused_gemm_config_is_checked():
 
 # the usage examples in the launchers' docstrings, run as written (the public functions'
 # examples need a CUDA GPU and are not run here)
-CPU_EXAMPLES = ["fused.lstm_fused_fwd", "backward.lstm_fused_bwd", "fused_gemm.lstm_gemm_fwd",
+CPU_EXAMPLES = ["naive.lstm_naive", "fused.lstm_fused_fwd", "backward.lstm_fused_bwd", "fused_gemm.lstm_gemm_fwd",
                 "fused_gemm.lstm_gemm_bwd", "persistent.launch_persistent", "persistent.lstm_persistent_fwd"]
 
 
