@@ -6,7 +6,6 @@ cases (fp16/bf16, larger shapes, the grid-barrier persistent path, CUDA graphs) 
 cleanly without a GPU.
 """
 import os
-from functools import partial
 
 import torch
 
@@ -212,15 +211,21 @@ def test_fused_gemm_step_launchers_match_cell():
     # one step each way against autograd of the reference cell; 2 unit programs, 2 K chunks
     B, H = 3, 20
     g = torch.Generator().manual_seed(6)
-    r = partial(torch.randn, generator=g, dtype=torch.float64)
+
+    def r(*shape):
+        return torch.randn(*shape, generator=g, dtype=torch.float64).to(DEVICE)
+
+    def empty(*shape):
+        return torch.empty(*shape, dtype=torch.float64, device=DEVICE)
+
     xw, h_prev, c_prev, w_hh = r(B, 4 * H), r(B, H), r(B, H), r(4 * H, H) / H ** 0.5
     cfg = gemm_config(B, H, torch.float64, DEVICE, block_h=16, block_k=16)
     act = xw.clone()
-    h, c = lstm_gemm_fwd(act, h_prev, w_hh, c_prev, torch.empty(B, H, dtype=torch.float64),
-                         torch.empty(B, H, dtype=torch.float64), cfg)
+    h, c = lstm_gemm_fwd(act, h_prev, w_hh, c_prev, empty(B, H), empty(B, H), cfg)
     # the cell with W_ih = I on the pre-activations' input part: xw + h_prev W_hh^T
     leaves = [t.clone().requires_grad_(True) for t in (xw, h_prev, c_prev)]
-    hr, cr = lstm_cell_naive(leaves[0], leaves[1], leaves[2], torch.eye(4 * H, dtype=torch.float64), w_hh)
+    hr, cr = lstm_cell_naive(leaves[0], leaves[1], leaves[2], torch.eye(4 * H, dtype=torch.float64, device=DEVICE),
+                             w_hh)
     assert_rel(h, hr.detach(), torch.float64, "h_t")
     assert_rel(c, cr.detach(), torch.float64, "c_t")
     pre = xw + h_prev @ w_hh.t()
@@ -229,9 +234,8 @@ def test_fused_gemm_step_launchers_match_cell():
 
     dh, dc = r(B, H), r(B, H)
     dho = r(B, 2, H)[:, 1]  # strided rows, like dout[:, t]
-    dg, dh_prev, dc_prev = lstm_gemm_bwd(act, c_prev, c, dh, dc, torch.empty(B, H, dtype=torch.float64),
-                                         torch.empty(B, H, dtype=torch.float64),
-                                         torch.empty(B, 4 * H, dtype=torch.float64), w_hh, cfg, dh_out=dho)
+    dg, dh_prev, dc_prev = lstm_gemm_bwd(act, c_prev, c, dh, dc, empty(B, H), empty(B, H), empty(B, 4 * H), w_hh,
+                                         cfg, dh_out=dho)
     dpre, dhp, dcp = torch.autograd.grad([hr, cr], leaves, [dh + dho, dc])
     assert_rel(dg, dpre, torch.float64, "dgates")
     assert_rel(dh_prev, dhp, torch.float64, "dh_{t-1}")
