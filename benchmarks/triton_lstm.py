@@ -238,7 +238,8 @@ def resources():
     persistent_config picks (HIST and SAVE on: the forward with gradients), and of the
     per-step fused kernels; prints ptxas's resource usage. No GPU needed."""
     from kernels.lstm.common import INTERPRETED
-    from kernels.lstm.fused import lstm_fused_bwd_kernel, lstm_fused_fwd_kernel
+    from kernels.lstm.backward import lstm_fused_bwd_kernel
+    from kernels.lstm.fused import lstm_fused_fwd_kernel
     from kernels.lstm.persistent import lstm_persistent_fwd_kernel
 
     if INTERPRETED:
@@ -259,9 +260,10 @@ def resources():
                         continue
                     const = dict(BLOCK_B=cfg.block_b, BLOCK_H=cfg.block_h, S=cfg.k_slices, KS1=cfg.ks1,
                                  KS2=cfg.ks2, GATE_DOTS=cfg.gate_dots, USE_BARRIER=cfg.use_barrier, HIST=True,
-                                 SAVE=True, IEEE=dtype == torch.float32)
+                                 SAVE=True, IEEE=dtype == torch.float32, NP=max(2, triton.next_power_of_2(cfg.grid[1])),
+                                 POLL=1, WAIT=True)
                     k, use, lay = _compile_sm90(lstm_persistent_fwd_kernel, "*" + t, const, cfg.num_warps,
-                                                cs_ptr="*fp32", sync_ptr="*i32")
+                                                cs_ptr="*fp32", flags_ptr="*i32")
                     print(f"| {t} | {H} | {B} | {'barrier' if cfg.use_barrier else 'barrier-free'} "
                           f"| {cfg.block_b} x {cfg.block_h} | {cfg.grid[0]} x {cfg.grid[1]} | {cfg.num_warps} "
                           f"| {lay} | {cfg.k_slices} x ({cfg.ks1}+{cfg.ks2}) | {k.metadata.shared} "

@@ -17,9 +17,11 @@ import pytest  # noqa: E402
 
 pytest.importorskip("triton", reason="the Triton kernels need the triton package (Linux wheels only)")
 
-from kernels import lstm_fused, lstm_persistent  # noqa: E402
+from kernels import lstm_fused, lstm_fused_gemm, lstm_persistent  # noqa: E402
 from kernels.lstm import common, graphs  # noqa: E402
-from kernels.lstm.fused import lstm_fused_bwd, lstm_fused_fwd  # noqa: E402
+from kernels.lstm.backward import lstm_fused_bwd  # noqa: E402
+from kernels.lstm.fused import lstm_fused_fwd  # noqa: E402
+from kernels.lstm.fused_gemm import gemm_config, lstm_gemm_bwd, lstm_gemm_fwd  # noqa: E402
 from kernels.lstm.naive import lstm_cell_naive, lstm_naive  # noqa: E402
 from kernels.lstm.persistent import persistent_config  # noqa: E402
 from lstm_bench.errors import ConfigError  # noqa: E402
@@ -41,6 +43,7 @@ ELEM_TOL = {torch.float64: (1e-8, 1e-10), torch.float32: (1e-4, 1e-5),
             torch.float16: (5e-2, 2e-2), torch.bfloat16: (2e-1, 1e-1)}
 
 IMPLS = {"fused": lstm_fused, "persistent": lstm_persistent}
+ALL_IMPLS = dict(IMPLS, fused_gemm=lstm_fused_gemm)  # fused_gemm's interpreter cases are its own (below)
 NAMES = ("out", "h_T", "c_T", "dx", "dh0", "dc0", "dw_ih", "dw_hh", "db_ih", "db_hh")
 
 
@@ -104,7 +107,7 @@ def check_against_reference(fn, B, T, I, H, dtype, device=DEVICE, bias=True, see
 # CPU (interpreter) and GPU: float64 / float32 against the reference
 
 SHAPES = [
-    pytest.param(3, 7, 5, 37, id="B3-T7-I5-H37"),
+    pytest.param(3, 4, 5, 37, id="B3-T4-I5-H37"),
     pytest.param(2, 1, 3, 16, id="B2-T1-I3-H16"),
     pytest.param(17, 3, 1, 20, id="B17-T3-I1-H20"),  # two batch programs in the persistent kernel
 ]
@@ -117,9 +120,9 @@ def test_matches_reference(impl, B, T, I, H, dtype):
     check_against_reference(IMPLS[impl], B, T, I, H, dtype)
 
 
-@pytest.mark.parametrize("impl", list(IMPLS), ids=list(IMPLS))
+@pytest.mark.parametrize("impl", list(ALL_IMPLS), ids=list(ALL_IMPLS))
 def test_no_bias(impl):
-    check_against_reference(IMPLS[impl], 2, 4, 3, 19, torch.float64, bias=False)
+    check_against_reference(ALL_IMPLS[impl], 2, 4, 3, 19, torch.float64, bias=False)
 
 
 def test_reference_check_catches_a_wrong_kernel():
@@ -131,10 +134,10 @@ def test_reference_check_catches_a_wrong_kernel():
         return lstm_fused(x, state, w_ih, w, b_ih, b_hh)
 
     with pytest.raises(AssertionError):
-        check_against_reference(wrong, 3, 7, 5, 37, torch.float64)
+        check_against_reference(wrong, 3, 4, 5, 37, torch.float64)
 
 
-@pytest.mark.parametrize("impl", list(IMPLS), ids=list(IMPLS))
+@pytest.mark.parametrize("impl", list(ALL_IMPLS), ids=list(ALL_IMPLS))
 def test_matches_nn_lstm(impl):
     B, T, I, H = 3, 6, 4, 21
     torch.manual_seed(0)
@@ -145,14 +148,14 @@ def test_matches_nn_lstm(impl):
     params = (lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
     with torch.no_grad():
         want, (wh, wc) = lstm(x, (h0, c0))
-        got, (gh, gc) = IMPLS[impl](x, (h0, c0), *params)
+        got, (gh, gc) = ALL_IMPLS[impl](x, (h0, c0), *params)
         # nn.LSTM's (1, B, H) states in, (1, B, H) out
         assert gh.shape == (1, B, H) and gc.shape == (1, B, H)
         for name, a, e in (("out", got, want), ("h_T", gh, wh), ("c_T", gc, wc)):
             assert_rel(a, e, torch.float64, name)
         # no state: zeros, returned as (B, H)
         want0, (wh0, _) = lstm(x)
-        got0, (gh0, _) = IMPLS[impl](x, None, *params)
+        got0, (gh0, _) = ALL_IMPLS[impl](x, None, *params)
         assert gh0.shape == (B, H)
         assert_rel(got0, want0, torch.float64, "out (zero state)")
         assert_rel(gh0, wh0[0], torch.float64, "h_T (zero state)")
@@ -178,6 +181,93 @@ def test_gradcheck_persistent():
         return out, h, c
 
     assert torch.autograd.gradcheck(f, args, eps=1e-6, atol=1e-7, rtol=1e-5, fast_mode=True)
+
+
+def _gemm_with(**opts):
+    def fn(*a):
+        return lstm_fused_gemm(*a, **opts)
+    fn.__name__ = f"lstm_fused_gemm{opts}"
+    return fn
+
+
+# one Triton kernel per step, the GEMM inside (fused_gemm.py), forward and backward, on odd
+# sizes whose tiles do not divide them: several unit programs (each storing its own units'
+# gradients while computing every unit's pointwise backward), several batch programs,
+# K covered in 16-wide chunks with a masked tail, one program and one chunk
+GEMM_CASES = [
+    pytest.param(3, 3, 2, 37, torch.float64, dict(block_h=16, block_k=16), id="B3-T3-H37-3progs-3chunks-fp64"),
+    pytest.param(17, 2, 1, 20, torch.float32, dict(block_h=16, block_k=16), id="B17-T2-H20-2x2progs-fp32"),
+    pytest.param(2, 3, 3, 16, torch.float32, dict(), id="B2-T3-H16-1prog-fp32"),
+    pytest.param(3, 3, 5, 9, torch.float16, dict(), id="B3-T3-H9-fp16"),
+]
+
+
+@pytest.mark.parametrize("B,T,I,H,dtype,opts", GEMM_CASES)
+def test_fused_gemm_matches_reference(B, T, I, H, dtype, opts):
+    check_against_reference(_gemm_with(**opts), B, T, I, H, dtype, seed=H)
+
+
+def test_fused_gemm_step_launchers_match_cell():
+    # one step each way against autograd of the reference cell; 2 unit programs, 2 K chunks
+    B, H = 3, 20
+    g = torch.Generator().manual_seed(6)
+
+    def r(*shape):
+        return torch.randn(*shape, generator=g, dtype=torch.float64).to(DEVICE)
+
+    def empty(*shape):
+        return torch.empty(*shape, dtype=torch.float64, device=DEVICE)
+
+    xw, h_prev, c_prev, w_hh = r(B, 4 * H), r(B, H), r(B, H), r(4 * H, H) / H ** 0.5
+    cfg = gemm_config(B, H, torch.float64, DEVICE, block_h=16, block_k=16)
+    act = xw.clone()
+    h, c = lstm_gemm_fwd(act, h_prev, w_hh, c_prev, empty(B, H), empty(B, H), cfg)
+    # the cell with W_ih = I on the pre-activations' input part: xw + h_prev W_hh^T
+    leaves = [t.clone().requires_grad_(True) for t in (xw, h_prev, c_prev)]
+    hr, cr = lstm_cell_naive(leaves[0], leaves[1], leaves[2], torch.eye(4 * H, dtype=torch.float64, device=DEVICE),
+                             w_hh)
+    assert_rel(h, hr.detach(), torch.float64, "h_t")
+    assert_rel(c, cr.detach(), torch.float64, "c_t")
+    pre = xw + h_prev @ w_hh.t()
+    i, f, gg, o = pre.chunk(4, 1)
+    assert_rel(act, torch.cat([i.sigmoid(), f.sigmoid(), gg.tanh(), o.sigmoid()], 1), torch.float64, "activations")
+
+    dh, dc = r(B, H), r(B, H)
+    dho = r(B, 2, H)[:, 1]  # strided rows, like dout[:, t]
+    dg, dh_prev, dc_prev = lstm_gemm_bwd(act, c_prev, c, dh, dc, empty(B, H), empty(B, H), empty(B, 4 * H), w_hh,
+                                         cfg, dh_out=dho)
+    dpre, dhp, dcp = torch.autograd.grad([hr, cr], leaves, [dh + dho, dc])
+    assert_rel(dg, dpre, torch.float64, "dgates")
+    assert_rel(dh_prev, dhp, torch.float64, "dh_{t-1}")
+    assert_rel(dc_prev, dcp, torch.float64, "dc_{t-1}")
+
+
+def test_fused_gemm_config_is_checked():
+    with pytest.raises(ValueError, match="block_h must be a power of two >= 16, got 24"):
+        lstm_fused_gemm(*make_inputs(2, 2, 2, 5, torch.float64), block_h=24)
+    # programmatic dependent launch is for the GPU only: the interpreter runs without it
+    assert not gemm_config(2, 5, torch.float16, torch.device("cpu"), pdl=True).pdl
+
+
+# the usage examples in the launchers' docstrings, run as written (the public functions'
+# examples need a CUDA GPU and are not run here)
+CPU_EXAMPLES = ["naive.lstm_naive", "fused.lstm_fused_fwd", "backward.lstm_fused_bwd", "fused_gemm.lstm_gemm_fwd",
+                "fused_gemm.lstm_gemm_bwd", "persistent.launch_persistent", "persistent.lstm_persistent_fwd"]
+
+
+@pytest.mark.skipif(not INTERPRETED, reason="the examples run on the CPU interpreter")
+@pytest.mark.parametrize("name", CPU_EXAMPLES)
+def test_docstring_example_runs(name):
+    import doctest
+    import importlib
+    module, fn = name.split(".")
+    mod = importlib.import_module(f"kernels.lstm.{module}")
+    torch.manual_seed(0)
+    (test,) = doctest.DocTestFinder().find(getattr(mod, fn), name, globs=dict(vars(mod)))
+    assert test.examples, f"{name} has no example"
+    runner = doctest.DocTestRunner()
+    runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0, f"{name}'s example fails"
 
 
 def test_non_contiguous_inputs():
@@ -264,6 +354,14 @@ def test_graph_bookkeeping_with_a_stand_in_graph(stand_in_graphs):
     w_ref = [t.clone().requires_grad_(True) for t in a[2:]]
     g_ref = torch.autograd.grad(lstm_naive(a[0], a[1], *w_ref)[0].sum(), w_ref[1])[0]
     assert_rel(g1.cpu(), g_ref.cpu(), torch.float64, "dw_hh after an interleaved forward")
+
+
+def test_fused_gemm_graph_bookkeeping_with_a_stand_in_graph(stand_in_graphs):
+    # the same static-buffer discipline for the one-kernel path: (2, B, H) dh / dc buffers
+    # swapped inside the graph, results read from the right slot, one graph per direction
+    for seed in (0, 1):
+        check_against_reference(lstm_fused_gemm, 3, 3, 2, 11, torch.float64, seed=seed)
+    assert [k[0] for k in graphs._GRAPH_CACHE] == ["gemm_forward_loop", "gemm_backward_loop"]
 
 
 def _cached(loop):
@@ -446,22 +544,68 @@ def test_persistent_config_k_split():
 
 @pytest.mark.skipif(not INTERPRETED, reason="the interpreter runs programs in turn: a barrier cannot complete")
 def test_persistent_barrier_times_out_with_a_clear_error():
-    # 2 unit slices x T=3: program 0 waits at step 0's barrier for program 1, which the
-    # interpreter only starts once program 0 has finished: only the spin bound ends the wait
+    # 3 unit slices x T=3: program 0 waits at its first step boundary for programs 1 and 2,
+    # which the interpreter only starts once program 0 has finished: only the spin bound
+    # ends the wait (tests/test_kernel_sync.py runs the programs concurrently)
     from kernels.lstm.persistent import launch_persistent
-    B, T, H = 2, 3, 20
+    from kernels.lstm.sync import flag_buffer
+    B, T, H = 2, 3, 40
     x, (h0, c0), w_ih, w_hh, b_ih, b_hh = make_inputs(B, T, 3, H, torch.float32)
-    with pytest.raises(RuntimeError, match=r"grid barrier timed out for B=2, H=20.*lstm_fused"):
+    with pytest.raises(RuntimeError, match=r"grid barrier timed out for B=2, H=40.*NaN.*lstm_fused"):
         lstm_persistent(x, (h0, c0), w_ih, w_hh, b_ih, b_hh, block_h=16, spin_limit=3)
-    # the flag, seen directly: set on time-out, and the counter saw every arrival
+    # seen directly: the status word set, each program's flag at its last step boundary (no
+    # counter), and the void launch poisoned: NaN from the step after the time-out in the
+    # units of the programs that gave up (0 and 1; program 2 found everyone done), and in
+    # every unit once those NaN h_t have been read
     cfg = persistent_config(B, H, torch.float32, DEVICE, block_h=16)
     xw = torch.zeros(T, B, 4 * H)
-    out = torch.empty(T, B, H)
+    out = torch.zeros(T, B, H)
     hT, cT = torch.empty(B, H), torch.empty(B, H)
-    sync = torch.zeros(2, dtype=torch.int32)
+    flags = flag_buffer(cfg.n_programs, "cpu")
     with pytest.raises(RuntimeError):
-        launch_persistent(cfg, xw, w_hh, h0, c0, out, hT, cT, spin_limit=2, sync=sync)
-    assert sync.tolist() == [2 * (T - 1), 1]  # both programs arrived at T-1 barriers; flag set
+        launch_persistent(cfg, xw, w_hh, h0, c0, out, hT, cT, spin_limit=2, sync=flags)
+    assert flags.tolist() == [T - 1] * 3 + [1]
+    assert torch.isfinite(out[0]).all()
+    assert torch.isnan(out[1:, :, :32]).all() and torch.isnan(out[2]).all() and torch.isnan(cT).all()
+
+
+def test_persistent_time_out_is_reported_by_a_later_check(monkeypatch):
+    # on the GPU a launch's time-out word reaches the host behind an event, never waited for
+    # by the forward: a later check raises for each finished launch that timed out
+    from kernels.lstm import persistent
+
+    class Event:
+        def __init__(self, done):
+            self.done = done
+
+        def query(self):
+            return self.done
+
+        def synchronize(self):
+            self.done = True
+
+    monkeypatch.setattr(persistent, "_PENDING", [
+        (torch.tensor([0], dtype=torch.int32), Event(True), "finished, fine"),
+        (torch.tensor([1], dtype=torch.int32), Event(False), "still running, timed out")])
+    persistent.check_persistent_status()  # the finished launch was fine, the other is not known yet
+    assert [p[2] for p in persistent._PENDING] == ["still running, timed out"]
+    with pytest.raises(RuntimeError, match="still running, timed out"):
+        persistent.check_persistent_status(wait=True)
+    assert not persistent._PENDING
+
+
+def test_persistent_barrier_layout_needs_a_cooperative_launch(monkeypatch):
+    # a triton without cooperative launches gets one line, not a launch that may deadlock
+    from kernels.lstm import persistent
+    monkeypatch.setattr(persistent, "INTERPRETED", False)
+    monkeypatch.setattr(persistent, "_cooperative_supported", lambda: False)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda d=None: type("P", (), {"multi_processor_count": 132}))
+    with pytest.raises(ValueError, match=r"^persistent LSTM's grid-barrier layout \(H=768, torch.float16\) needs a "
+                                         r"cooperative launch, which triton \S+ does not offer: use lstm_fused "
+                                         r"\(model.kernel=fused\)$"):
+        persistent_config(16, 768, torch.float16, torch.device("cuda"))
+    cfg = persistent_config(16, 128, torch.float16, torch.device("cuda"))  # barrier-free: no co-residency needed
+    assert not cfg.use_barrier
 
 
 # ---------------------------------------------------------------------------------------
@@ -477,9 +621,35 @@ GPU_SHAPES = [
 @needs_cuda
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=["fp32", "fp16", "bf16"])
 @pytest.mark.parametrize("B,T,I,H", GPU_SHAPES)
-@pytest.mark.parametrize("impl", list(IMPLS), ids=list(IMPLS))
+@pytest.mark.parametrize("impl", list(ALL_IMPLS), ids=list(ALL_IMPLS))
 def test_gpu_matches_reference(impl, B, T, I, H, dtype):
-    check_against_reference(IMPLS[impl], B, T, I, H, dtype)
+    check_against_reference(ALL_IMPLS[impl], B, T, I, H, dtype)
+
+
+@needs_cuda
+@pytest.mark.parametrize("opts", [dict(pdl=True), dict(pdl=True, use_cuda_graph=False), dict(block_h=16, block_k=128)],
+                         ids=["pdl-graph", "pdl-eager", "bh16-bk128"])
+def test_gpu_fused_gemm_options_match_reference(opts):
+    check_against_reference(_gemm_with(**opts), 16, 33, 8, 200, torch.float16)
+
+
+@needs_cuda
+def test_gpu_persistent_forward_never_syncs_the_host():
+    # the grid-barrier layout's time-out status reaches the host asynchronously: the forward
+    # itself must not synchronise (torch raises on any synchronising call in this mode)
+    x, state, *w = make_inputs(8, 17, 8, 384, torch.float16)
+    cfg = persistent_config(8, 384, torch.float16, DEVICE)
+    assert cfg.use_barrier
+    with torch.no_grad():
+        lstm_persistent(x, state, *w)  # compiles
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            lstm_persistent(x, state, *w)
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+    from kernels.lstm.persistent import check_persistent_status
+    check_persistent_status(wait=True)  # and no time-out was reported
 
 
 @needs_cuda
@@ -564,7 +734,7 @@ def test_lstm_triton_without_gpu_is_a_config_error(monkeypatch):
 def test_lstm_triton_kernel_key(monkeypatch, capsys):
     from kernels.lstm import dispatch
 
-    with pytest.raises(ConfigError, match=r"^model\.kernel='foo' is not allowed: auto \| fused \| persistent$"):
+    with pytest.raises(ConfigError, match=r"^model\.kernel='foo' is not allowed: auto \| fused \| fused_gemm \| persistent$"):
         LSTMTriton(4, 8, kernel="foo")
     I, H, B, T = 3, 6, 2, 4
     torch.manual_seed(0)
@@ -600,5 +770,5 @@ def test_auto_kernel_rule():
         for dtype, H in [(torch.float16, 64), (torch.bfloat16, 128), (torch.float16, 768), (torch.float32, 64)]:
             assert dispatch.choose("auto", 16, H, dtype, device) == "fused", (device, dtype, H)
             assert dispatch.choose("persistent", 16, H, dtype, device) == "persistent"
-    with pytest.raises(ValueError, match="kernel must be one of auto, fused, persistent, got 'foo'"):
+    with pytest.raises(ValueError, match="kernel must be one of auto, fused, fused_gemm, persistent, got 'foo'"):
         dispatch.choose("foo", 16, 64, torch.float16, torch.device("cuda"))

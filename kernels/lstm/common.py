@@ -3,7 +3,9 @@
 This is the bottom layer of kernels/lstm: it imports torch and triton only, never a
 sibling module. Everything that launches a kernel builds on it:
 
-    common  <-  graphs  <-  fused  <-  persistent  <-  dispatch (fused and persistent)
+    common  <-  graphs  <-  backward  <-  fused       <-  dispatch
+                            backward  <-  fused_gemm  <-  dispatch
+    common  <-  sync    <-  persistent_kernel  <-  persistent (+ backward)  <-  dispatch
     common  <-  naive (the dtype rule only)
 
 Precision for fp16/bf16 inputs: GEMM operands are in the input dtype and accumulate in fp32
@@ -64,6 +66,43 @@ def lstm_cell(zi, zf, zg, zo, c_prev):
     c = f * c_prev + i * g  # the conveyor belt: keep f of the old memory, add i of the new content
     h = o * tanh(c)
     return i, f, g, o, c, h
+
+
+@triton.jit
+def cells(N, H, BLOCK: tl.constexpr):
+    """This program's BLOCK cells of the flattened (B, H) state: offsets, mask, b, j.
+    Gate k of cell (b, j) lives at column k*H + j of row b of a (B, 4H) slab (nn.LSTM
+    order i, f, g, o): consecutive j are consecutive addresses, so gate accesses coalesce."""
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    return offs, offs < N, offs // H, offs % H
+
+
+@triton.jit
+def dot(a, b, acc, IEEE: tl.constexpr):
+    """a @ b (+ acc) accumulated in fp32, or fp64 for fp64 operands."""
+    # fp32 dots default to tf32 on tensor cores; the LSTM must match fp32 nn.LSTM
+    if IEEE:
+        # out_dtype follows the operands: triton 3.6 refuses an fp64 accumulator under its fp32 default
+        return tl.dot(a, b, acc, input_precision="ieee", out_dtype=a.dtype)
+    else:
+        return tl.dot(a, b, acc)
+
+
+def elementwise_block(n):
+    """Cells per program of a one-dimensional elementwise launch over n cells: 1024 at most;
+    smaller problems get one right-sized program."""
+    return max(16, min(1024, triton.next_power_of_2(n)))
+
+
+def check_step(name, t, shape, dtype=None):
+    """ValueError unless `t` is contiguous, of `shape` (and `dtype`, if given): a one-step
+    launcher's buffers are written by raw offsets."""
+    if tuple(t.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(t.shape)}")
+    if dtype is not None and t.dtype != dtype:
+        raise ValueError(f"{name} must be {dtype}, got {t.dtype}")
+    if not t.is_contiguous():
+        raise ValueError(f"{name} must be contiguous")
 
 
 # triton >= 3.2 decides at decoration time whether a kernel runs in the CPU interpreter

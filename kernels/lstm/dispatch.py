@@ -1,4 +1,4 @@
-"""Which LSTM path a call takes: `kernel=auto|fused|persistent`, and the rule behind auto.
+"""Which LSTM path a call takes: `kernel=auto|fused|fused_gemm|persistent`, and the rule behind auto.
 
 The rule lives here, in one function, so that a new GPU measurement changes one place.
 Torch and triton only, like the rest of kernels/: a harness turns these ValueErrors into its
@@ -7,10 +7,11 @@ own error type.
 
 from .common import INTERPRETED
 from .fused import lstm_fused
+from .fused_gemm import lstm_fused_gemm
 from .persistent import lstm_persistent, persistent_config
 
-KERNELS = ("auto", "fused", "persistent")
-IMPLS = {"fused": lstm_fused, "persistent": lstm_persistent}
+KERNELS = ("auto", "fused", "fused_gemm", "persistent")
+IMPLS = {"fused": lstm_fused, "fused_gemm": lstm_fused_gemm, "persistent": lstm_persistent}
 
 
 def auto_kernel(B, H, dtype, device):
@@ -18,8 +19,9 @@ def auto_kernel(B, H, dtype, device):
 
     On the one GPU measured so far (benchmarks/results/kernels-h200.md), fused was as fast
     as or faster than persistent end to end at every measured shape, dtype and pass, in both
-    persistent layouts. persistent stays available by name; a measurement that shows it
-    ahead for some shapes changes this function and nothing else."""
+    persistent layouts. persistent and fused_gemm (not yet measured on a GPU) stay available
+    by name; a measurement that shows one ahead for some shapes changes this function and
+    nothing else."""
     return "fused"
 
 

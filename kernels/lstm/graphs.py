@@ -4,7 +4,8 @@ The per-step LSTM launches two small kernels per step whose work is a few micros
 about what a launch costs from Python, so without graphs the GPU mostly waits. This
 module knows nothing of the LSTM: a caller hands it a loop `body(**buffers)` and a
 factory for the static buffers the loop reads and writes, under a key naming the shape.
-It depends on `common` only (for INTERPRETED); fused.py supplies the loops.
+It depends on `common` only (for INTERPRETED); fused.py, backward.py and fused_gemm.py
+supply the loops.
 """
 
 import contextlib
@@ -77,6 +78,13 @@ def get_graph(key, device, make_buffers, body):
     for k in same_loop[:-GRAPH_CACHE_SIZE]:
         del _GRAPH_CACHE[k]
     return g
+
+
+def matmul_flags():
+    """cuBLAS picks its kernels, TF32 or not, when a loop is captured: a graph whose loop
+    calls cuBLAS names these flags in its key, so that a change of them captures anew."""
+    m = torch.backends.cuda.matmul
+    return (m.allow_tf32, m.allow_fp16_reduced_precision_reduction, m.allow_bf16_reduced_precision_reduction)
 
 
 def graphs_enabled(device, use_cuda_graph):

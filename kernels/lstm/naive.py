@@ -55,6 +55,14 @@ def lstm_naive(x, state=None, w_ih=None, w_hh=None, b_ih=None, b_hh=None, comput
     with the states in the shape style they were given ((B, H) when None).
     compute_dtype: defaults to the kernels' (`common.compute_dtype`): fp64 for fp64 inputs,
     fp32 otherwise, so the reference is not limited by fp16/bf16 rounding.
+
+    Example (plain PyTorch: no GPU, no interpreter)::
+
+        >>> lstm = torch.nn.LSTM(3, 5, batch_first=True).double()
+        >>> x = torch.randn(2, 7, 3, dtype=torch.float64)
+        >>> out, (h, c) = lstm_naive(x, None, *lstm.parameters())    # w_ih, w_hh, b_ih, b_hh
+        >>> torch.allclose(out, lstm(x)[0])
+        True
     """
     B, T, I = x.shape
     H = w_hh.shape[1]

@@ -16,34 +16,33 @@ o by a reshape to (BLOCK_B, BLOCK_H, 2, 2) and two tl.split. Two layouts share t
   tl.sum over the slice axis. Triton puts every warp of a rank-3 dot on the batch axis
   (warpsPerCTA [S, 1, 1]): one K slice per warp, none repeats another's work. K is
   covered by slices of two power-of-two widths (H = 768, S = 8: 64 + 32 wide), not
-  padded to the next power of two. Each step ends with an arrive-and-spin barrier over
-  all programs; every program then re-reads h_t from global memory (.cg: L2). The next
-  step's xW_ih tile is loaded before the barrier (Triton does not pipeline a loop holding
-  a spin); no barrier after the last step.
+  padded to the next power of two. After each step a program releases its step flag and
+  waits for the flags of the programs that share its batch rows (sync.py: per-producer
+  flags, acquire polls, no counter); it then re-reads h_t from global memory (.cg: L2).
+  The next step's xW_ih tile is loaded before the wait (Triton does not pipeline a loop
+  holding a spin); no wait after the last step.
 
-The spin is only safe when every program is resident. On the GPU the barrier layout is
-launched cooperatively where triton offers it (`launch_cooperative_grid`: the driver
-refuses a grid that cannot be co-resident), grids beyond the SM count are refused, and
-the spin is bounded (SPIN_LIMIT polls, each an L2 round trip: seconds, against
-microseconds for a healthy step). A program that gives up sets a flag and never waits
-again; the launcher then raises RuntimeError naming the shape and pointing to lstm_fused
-(model.kernel=fused). It raises rather than falling back: the outputs are void, and
-another tenant on the GPU (MPS, a sanitizer, a persistent kernel) is worth knowing of.
-Reading the flag costs one host sync per forward, on the barrier layout only. The
-interpreter runs programs in turn, so there a multi-program barrier always times out:
-the tests use that for the time-out path, and check the barrier step code with one
-program (the barrier counts to 1) and with T = 1 over several programs.
+The wait is only safe when every program is resident: the barrier layout is launched
+cooperatively (`launch_cooperative_grid`: the driver refuses a grid that cannot be
+co-resident) and is refused, with one line, by a triton that cannot launch so; grids
+beyond the SM count are refused too. The spin is bounded (SPIN_LIMIT polls, each an L2
+round trip: seconds, against microseconds for a healthy step). A program that gives up
+sets the status word, never waits again and makes its c (hence h, out, h_T, c_T) NaN from
+then on, so a void launch never passes for a result. The forward never syncs the host for
+the status word: on the GPU it is copied back asynchronously and a later call (or
+`check_persistent_status`) raises RuntimeError naming the shape and lstm_fused
+(model.kernel=fused); on the CPU interpreter it is read at once. It raises rather than
+falling back: another tenant on the GPU (MPS, a sanitizer, a persistent kernel) is worth
+knowing of. The interpreter runs programs in turn, so there a multi-program wait always
+times out: tests/test_kernels.py uses that for the time-out path and checks the barrier
+step code with one program or T = 1; tests/test_kernel_sync.py runs the programs as
+threads, with random skew, and checks the layout over several programs and steps.
 
-Expected on sm_90 (triton 3.9 AOT compile for GPUTarget("cuda", 90, 32), no GPU; triton
-3.6 may differ): fp16 B=16 H=768: 48 programs x 8 warps, warpsPerCTA [8, 1, 1], 48
-mma.sync m16n8k16 per warp per step, W in shared memory (local_load each step), shared
-114688 B, 255 registers + 40 B stack; H=1024: 16 warps, 163840 B, 128 regs + 256 B stack;
-H=512 B=64: 8 warps, 228 regs, no stack. Barrier-free fp16 H=128: 16 warps, [1, 16],
-147456 B, 128 regs + 192 B stack; fp32 H=64 (FMA dot): 255 regs + 800 B stack.
+Compiled figures (registers, shared memory, spills) are in kernels/NOTES.md.
 
 Shapes outside these bounds raise ValueError (use `lstm_fused`). Forward only: with
 gradients it also saves the activations (in place of the input projection) and the h / c
-histories, and the backward is fused.py's `recurrent_backward` (hence the import).
+histories, and the backward is backward.py's `recurrent_backward`.
 """
 
 from collections import namedtuple
@@ -51,9 +50,10 @@ from collections import namedtuple
 import torch
 import triton
 
+from .backward import recurrent_backward
 from .common import INTERPRETED, as_given, compute_dtype, input_projection, prepare
-from .fused import recurrent_backward
 from .persistent_kernel import lstm_persistent_fwd_kernel
+from .sync import POLL_LD_ACQUIRE, POLL_RMW, flag_buffer
 
 W_ON_CHIP_BYTES = 128 * 1024  # per-program W_hh slice budget (H100: 227 KiB shared memory per SM)
 H_TILE_ELEMS = 16 * 1024      # largest (BLOCK_B, K) h operand a program loads per step
@@ -63,7 +63,7 @@ W_SLICE_BYTES = 12 * 1024     # barrier layout: per-warp W slice that sets the K
 
 class PersistentConfig(namedtuple("PersistentConfig", "block_b block_h hp use_barrier num_warps")):
     """Unpacks as (BLOCK_B, BLOCK_H, HP, use_barrier, num_warps); also carries k_slices (S),
-    ks1, ks2 (the K-slice widths), grid, n_programs and cooperative."""
+    ks1, ks2 (the K-slice widths), grid, n_programs, cooperative and gate_dots."""
 
 
 def _k_split(H, S, use_barrier, HP):
@@ -120,6 +120,9 @@ def persistent_config(B, H, dtype, device, block_b=None, block_h=None, *, barrie
                          f"needs {block_b} batch rows per program, and a ({block_b} x {kp}) h tile per "
                          f"step is more than {H_TILE_ELEMS} elements (registers would spill)")
     grid = (triton.cdiv(B, block_b), n_h)
+    if on_gpu and use_barrier and not _cooperative_supported():
+        raise ValueError(f"persistent LSTM's grid-barrier layout (H={H}, {dtype}) needs a cooperative launch, "
+                         f"which triton {triton.__version__} does not offer: use lstm_fused (model.kernel=fused)")
     if n_sm and grid[0] * grid[1] > n_sm:
         raise ValueError(f"persistent LSTM does not cover B={B}, H={H}: the grid barrier needs "
                          f"all {grid[0] * grid[1]} programs resident at once, but the GPU has {n_sm} SMs")
@@ -128,7 +131,7 @@ def persistent_config(B, H, dtype, device, block_b=None, block_h=None, *, barrie
     num_warps = (S if S > 1 else 4) if use_barrier else min(16, max(4, 4 * HP // 32))
     cfg = PersistentConfig(block_b, block_h, HP, use_barrier, num_warps)
     cfg.k_slices, cfg.ks1, cfg.ks2, cfg.grid, cfg.n_programs = S, ks1, ks2, grid, grid[0] * grid[1]
-    cfg.cooperative = on_gpu and use_barrier and _cooperative_supported()
+    cfg.cooperative = on_gpu and use_barrier
     # gate_dots: four per-gate dots instead of the merged one (barrier-free layout: each gate
     # alone spans the warps); off by default: more spills in the sm_90 compile
     cfg.gate_dots = bool(gate_dots)
@@ -147,19 +150,78 @@ def persistent_fits(B, H, dtype, device):
     return True
 
 
+_PENDING = []  # (status copy in pinned memory, its event, what the launch was): checked later, never waited on
+
+
+def _time_out_message(cfg, B, H, dtype):
+    return (f"lstm_persistent: the grid barrier timed out for B={B}, H={H}, {dtype} ({cfg.n_programs} "
+            f"programs): not all programs were resident at once (another tenant on the GPU: MPS, a "
+            f"sanitizer, another persistent kernel?); its outputs are NaN. Use lstm_fused "
+            f"(model.kernel=fused) for this run.")
+
+
+def check_persistent_status(wait=False):
+    """Raise RuntimeError if an earlier grid-barrier launch timed out. Launches whose status
+    has not reached the host yet are left for a later check, unless `wait`."""
+    done = [p for p in _PENDING if wait or p[1].query()]
+    for p in done:
+        _PENDING.remove(p)
+    for status, event, what in done:
+        if wait:
+            event.synchronize()  # the others have completed: query() said so
+        if int(status[0]):
+            raise RuntimeError(what)
+
+
+def _report_time_out(flags, cfg, B, H, dtype):
+    if flags.device.type != "cuda":  # the interpreter: the launch has finished, reading costs nothing
+        if int(flags[-1]):
+            raise RuntimeError(_time_out_message(cfg, B, H, dtype))
+        return
+    check_persistent_status()  # earlier launches first
+    if torch.cuda.is_current_stream_capturing():
+        return  # inside the caller's graph: the NaN outputs are the report
+    status = torch.empty(1, dtype=torch.int32, pin_memory=True)
+    status.copy_(flags[-1:], non_blocking=True)
+    event = torch.cuda.Event()
+    event.record()
+    _PENDING.append((status, event, _time_out_message(cfg, B, H, dtype)))
+
+
 def launch_persistent(cfg, xw, w_hh, h0, c0, out, h_T, c_T, hs=None, cs=None, gates=None,
-                      spin_limit=SPIN_LIMIT, sync=None):
+                      spin_limit=SPIN_LIMIT, sync=None, wait=True):
     """One launch of the kernel with configuration `cfg`. xw (T, B, 4H) input projection with
     biases and out (T, B, H), the h_t, are (T, B, .) views with any strides (a batch-first
     tensor's transpose is fine); h0, c0 in, h_T, c_T out: (B, H); hs / cs (T+1, B, H)
     histories or None; gates (xw's strides; xw itself is fine) or None; sync, if given, a
-    zeroed (2,) int32 buffer that receives the barrier's arrival count and time-out flag. Returns the
-    compiled kernel (None in the interpreter); RuntimeError if the grid barrier timed out."""
+    zeroed (cfg.n_programs + 1,) int32 buffer (`sync.flag_buffer`) that receives each
+    program's last step flag and the time-out word. wait=False skips every wait (a timing
+    of everything but the sync; the outputs are void). Returns the compiled kernel (None in
+    the interpreter). A grid-barrier time-out raises RuntimeError: at once in the
+    interpreter, from a later call on the GPU (`check_persistent_status`), which this call
+    never waits for.
+
+    Example (the recurrence alone, what a benchmark times; the CPU interpreter)::
+
+        >>> T, B, H = 5, 2, 8
+        >>> cfg = persistent_config(B, H, torch.float32, torch.device("cpu"))
+        >>> xw = torch.randn(T, B, 4 * H)                   # x W_ih^T + b_ih + b_hh
+        >>> out, h_T, c_T = torch.empty(T, B, H), torch.empty(B, H), torch.empty(B, H)
+        >>> _ = launch_persistent(cfg, xw, torch.randn(4 * H, H), torch.zeros(B, H),
+        ...                       torch.zeros(B, H), out, h_T, c_T)
+        >>> torch.equal(out[-1], h_T)
+        True
+    """
     T, B, H = out.shape
+    if T >= 2 ** 31 - 1:
+        raise ValueError(f"lstm_persistent: T={T} steps do not fit the int32 step flags")
     if gates is not None and gates.stride() != xw.stride():
         raise ValueError("gates must have xw's strides")
     if sync is None:
-        sync = torch.zeros(2, dtype=torch.int32, device=xw.device)
+        sync = flag_buffer(cfg.n_programs, xw.device)
+    elif sync.numel() != cfg.n_programs + 1 or sync.dtype != torch.int32:
+        raise ValueError(f"sync must be {cfg.n_programs + 1} int32 words (sync.flag_buffer), "
+                         f"got {sync.numel()} {sync.dtype}")
     opts = {"launch_cooperative_grid": True} if cfg.cooperative else {}
     k = lstm_persistent_fwd_kernel[cfg.grid](
         xw, xw.stride(0), xw.stride(1), w_hh, h0, c0, out, out.stride(0), out.stride(1), h_T, c_T,
@@ -167,20 +229,26 @@ def launch_persistent(cfg, xw, w_hh, h0, c0, out, h_T, c_T, hs=None, cs=None, ga
         sync, T, B, H, spin_limit,
         BLOCK_B=cfg.block_b, BLOCK_H=cfg.block_h, S=cfg.k_slices, KS1=cfg.ks1, KS2=cfg.ks2,
         GATE_DOTS=cfg.gate_dots, USE_BARRIER=cfg.use_barrier, HIST=hs is not None, SAVE=gates is not None,
-        IEEE=w_hh.dtype in (torch.float32, torch.float64), num_warps=cfg.num_warps, **opts)
-    if cfg.use_barrier and int(sync[1]):
-        raise RuntimeError(
-            f"lstm_persistent: the grid barrier timed out for B={B}, H={H}, {w_hh.dtype} "
-            f"({cfg.n_programs} programs): not all programs were resident at once (another "
-            f"tenant on the GPU: MPS, a sanitizer, another persistent kernel?). Use lstm_fused "
-            f"(model.kernel=fused) for this run.")
+        IEEE=w_hh.dtype in (torch.float32, torch.float64), NP=max(2, triton.next_power_of_2(cfg.grid[1])),
+        POLL=POLL_RMW if INTERPRETED else POLL_LD_ACQUIRE, WAIT=bool(wait), num_warps=cfg.num_warps, **opts)
+    if cfg.use_barrier and wait:
+        _report_time_out(sync, cfg, B, H, w_hh.dtype)
     return k
 
 
 def lstm_persistent_fwd(xw, w_hh, hs, cs, gates=None, block_b=None, block_h=None, spin_limit=SPIN_LIMIT):
     """The recurrence alone over all T in one launch. xw (T, B, 4H) input projection with
     biases; w_hh (4H, H); hs (T+1, B, H) / cs (T+1, B, H) with h0 / c0 in slot 0, filled
-    with h_t / c_t; gates (T, B, 4H), if given, receives the activations for backward."""
+    with h_t / c_t; gates (T, B, 4H), if given, receives the activations for backward.
+
+    Example (the CPU interpreter)::
+
+        >>> T, B, H = 5, 2, 8
+        >>> hs, cs = torch.zeros(T + 1, B, H), torch.zeros(T + 1, B, H)   # h0 = c0 = 0
+        >>> hs, cs = lstm_persistent_fwd(torch.randn(T, B, 4 * H), torch.randn(4 * H, H), hs, cs)
+        >>> hs.shape
+        torch.Size([6, 2, 8])
+    """
     T, B, H4 = xw.shape
     cfg = persistent_config(B, H4 // 4, w_hh.dtype, xw.device, block_b, block_h)
     h0, c0 = hs[0].clone(), cs[0].clone()  # the kernel rewrites slot 0 from these
@@ -221,7 +289,18 @@ def lstm_persistent(x, state=None, w_ih=None, w_hh=None, b_ih=None, b_hh=None, *
     """`lstm_fused`'s interface and result, with the forward recurrence in one persistent
     launch (see the module docstring for the shapes it covers; others raise ValueError).
     Backward is the per-step fused backward. The keyword options override the launch
-    configuration (`persistent_config`) and the barrier's spin bound."""
+    configuration (`persistent_config`) and the barrier's spin bound.
+
+    Examples::
+
+        >>> from kernels import lstm_persistent
+        >>> lstm = torch.nn.LSTM(128, 128, batch_first=True, device="cuda", dtype=torch.float16)
+        >>> x = torch.randn(64, 120, 128, device="cuda", dtype=torch.float16)
+        >>> out, (h, c) = lstm_persistent(x, None, lstm.weight_ih_l0, lstm.weight_hh_l0,
+        ...                               lstm.bias_ih_l0, lstm.bias_hh_l0)
+        >>> out.shape
+        torch.Size([64, 120, 128])
+    """
     (x, h0, c0, w_ih, w_hh, b_ih, b_hh), three_d = prepare("lstm_persistent", x, state, w_ih, w_hh, b_ih, b_hh)
     # fail on uncovered shapes here, with the shape in the message, not inside autograd
     cfg = persistent_config(x.shape[0], w_hh.shape[1], x.dtype, x.device, block_b, block_h,

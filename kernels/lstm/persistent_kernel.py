@@ -1,19 +1,10 @@
-"""The persistent LSTM forward kernel and its jit helpers (persistent.py: design, launch, autograd)."""
+"""The persistent LSTM forward kernel and its jit helpers (persistent.py: design, launch, autograd; sync.py: the step sync)."""
 
 import triton
 import triton.language as tl
 
-from .common import tanh
-
-
-@triton.jit
-def _mm(a, b, acc, IEEE: tl.constexpr):
-    # fp32 dots default to tf32 on tensor cores; the LSTM must match fp32 nn.LSTM
-    if IEEE:
-        # out_dtype follows the operands: triton 3.6 refuses an fp64 accumulator under its fp32 default
-        return tl.dot(a, b, acc, input_precision="ieee", out_dtype=a.dtype)
-    else:
-        return tl.dot(a, b, acc)
+from .common import dot, tanh
+from .sync import publish, wait_for_producers
 
 
 @triton.jit
@@ -52,9 +43,9 @@ def _load_h(p, rb, mb, sb, H, k0, S: tl.constexpr, KS: tl.constexpr):
 @triton.jit
 def _step_dot(ha, wa, hb, wb, S: tl.constexpr, KS2: tl.constexpr, IEEE: tl.constexpr):
     """h_{t-1} @ W^T for one program: (BLOCK_B, N), summed over the K slices."""
-    r = _mm(ha, wa, None, IEEE)
+    r = dot(ha, wa, None, IEEE)
     if KS2 > 0:
-        r = _mm(hb, wb, r, IEEE)
+        r = dot(hb, wb, r, IEEE)
     if S > 1:
         r = tl.sum(r, axis=0)
     return r
@@ -69,12 +60,15 @@ def lstm_persistent_fwd_kernel(
     hT_ptr, cT_ptr,       # (B, H) final states
     hs_ptr, cs_ptr,       # (T+1, B, H) state histories, slot 0 = h0 / c0 (only if HIST)
     gates_ptr,            # activations i, f, g, o with xw's strides, may be xw itself (only if SAVE)
-    sync_ptr,            # (2,) int32 zeroed: arrival counter, time-out flag (only if USE_BARRIER)
+    flags_ptr,            # (programs + 1,) int32 zeroed: one step flag per program, then the time-out word
     T, B, H, spin_limit,
     BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr,
     S: tl.constexpr, KS1: tl.constexpr, KS2: tl.constexpr,  # K covered by S*KS1 + S*KS2
     GATE_DOTS: tl.constexpr,  # four per-gate dots instead of one over the interleaved columns
     USE_BARRIER: tl.constexpr, HIST: tl.constexpr, SAVE: tl.constexpr, IEEE: tl.constexpr,
+    NP: tl.constexpr,     # power of two >= programs per batch block (the producers a program waits for)
+    POLL: tl.constexpr,   # sync.POLL_*: how flags are polled (ld.acquire on the GPU)
+    WAIT: tl.constexpr,   # False: publish but never wait (a timing of everything but the sync; outputs void)
 ):
     tl.static_assert(USE_BARRIER or (KS2 == 0 and S * KS1 == BLOCK_H))
     tl.static_assert(not GATE_DOTS or KS2 == 0)
@@ -116,8 +110,10 @@ def lstm_persistent_fwd_kernel(
         tl.store(hs_ptr + s_off, tl.load(h0_ptr + s_off, mask=s_mask), mask=s_mask)
         tl.store(cs_ptr + s_off, c, mask=s_mask)
 
-    nprog = tl.num_programs(0) * tl.num_programs(1)
+    n_h = tl.num_programs(1)  # the programs sharing this batch block: the producers of our h rows
+    status_ptr = flags_ptr + tl.num_programs(0) * n_h
     limit = spin_limit
+    bad = tl.full([], 0, tl.int32)  # 1 once a wait ran out: from then on our c (so h) is NaN
     xw_next = tl.load(xw_ptr + x_off, mask=x_mask, other=0.0)
     # per-step pointers advance by pointer arithmetic (64-bit), so T*B*4H may exceed 2^31
     xw_t = xw_ptr
@@ -146,6 +142,8 @@ def lstm_persistent_fwd_kernel(
         i, g = tl.split(ig)
         f, o = tl.split(fo)
         c = f * c + i * g
+        if USE_BARRIER:
+            c = tl.where(bad != 0, float("nan"), c)  # a void launch never returns plausible numbers
         hn = tl.where(s_mask, o * tanh(c), 0.0)  # padded units stay exactly 0: they feed the next dot
         tl.store(out_t + o_off, hn.to(dt), mask=s_mask)
         if HIST:
@@ -154,19 +152,15 @@ def lstm_persistent_fwd_kernel(
 
         if USE_BARRIER:
             if t + 1 < T:
-                # all our threads' stores issued (CTA barrier), one arrival with release
-                # semantics, then acquire polls until every program arrived for this step
-                tl.debug_barrier()
-                target = (t + 1) * nprog
-                cnt = tl.atomic_add(sync_ptr, 1, sem="acq_rel", scope="gpu") + 1
-                spins = 0
-                while (cnt < target) & (spins < limit):
-                    cnt = tl.atomic_add(sync_ptr, 0, sem="acquire", scope="gpu")
-                    spins += 1
-                late = cnt < target
-                tl.store(sync_ptr + 1, 1, mask=late)
-                limit = tl.where(late, 0, limit)  # the launch is void: never wait again
-                tl.debug_barrier()
+                # our h_t slice stored: release our flag; then wait until every program of this
+                # batch block has released step t+1 (sync.py)
+                publish(flags_ptr + pid_b * n_h + pid_h, t + 1)
+                if WAIT:
+                    ok = wait_for_producers(flags_ptr + pid_b * n_h, n_h, t + 1, limit, NP, POLL)
+                    if ok == 0:
+                        tl.store(status_ptr, 1)
+                    bad = tl.maximum(bad, 1 - ok)
+                    limit = tl.where(ok == 0, 0, limit)  # the launch is void: never wait again
             ha = _load_h(out_t, rb, mb, so_b, H, 0, S, KS1)
             if KS2 > 0:
                 hb = _load_h(out_t, rb, mb, so_b, H, S * KS1, S, KS2)

@@ -4,7 +4,8 @@ Same constructor, parameters (`lstm.weight_ih_l0`, ... : an nn.LSTM inside, so n
 `model=lstm` state dicts load) and per-step `step` twin (the reference cell math, for the
 diagnostics) as `lstm_bench.models.lstm.LSTM`, plus `kernel`: which kernel runs forward.
 `fused` is `kernels.lstm_fused` (one GEMM + one fused gate kernel per step, CUDA-graph
-replayed; its own backward over time); `persistent` is `kernels.lstm_persistent` (the forward
+replayed; its own backward over time); `fused_gemm` is `kernels.lstm_fused_gemm` (one Triton
+kernel per step with the GEMM inside, forward and backward); `persistent` is `kernels.lstm_persistent` (the forward
 time loop in one launch, fused's backward; it covers some shapes only); `auto` picks per call
 by `kernels.lstm.dispatch.auto_kernel`. Needs a CUDA GPU, or TRITON_INTERPRET=1 to run the
 kernels in Triton's (slow) CPU interpreter.
