@@ -2,7 +2,7 @@
 
 Markdown and LaTeX hold every table (unless `table` picks one) under the provenance lines: results, frontier
 and, where runs were tested at other lengths than they trained at, test lengths; CSV holds one table
-(results unless table="frontier" or "lengths") in plain numbers under one header row, so pandas.read_csv and
+(results unless table="t50", "frontier" or "lengths") in plain numbers under one header row, so pandas.read_csv and
 spreadsheets open it as it is, and its provenance (command, commit, versions, notes such as the tuning rule,
 findings) goes to a sidecar, NAME.meta.json beside NAME.csv (csv_meta). Rows come sorted from tables.py and
 nothing here depends on the clock, so the same records give the same bytes.
