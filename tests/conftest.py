@@ -1,11 +1,12 @@
 """Shared helpers: the one tiny run config, compose the real configs, run the real entry point in a
-subprocess, and unroll a recurrence's per-step twin."""
+subprocess, unroll a recurrence's per-step twin, and made-up idx images for task=seq_image."""
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 # Triton runs on a CPU only through its interpreter, chosen when kernels are defined:
@@ -72,3 +73,37 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def write_images(folder: Path, n_train: int = 1000, n_test: int = 200, gz: bool = True, seed: int = 0) -> Path:
+    """Four idx files shaped like (Fashion-)MNIST's, made up: image i of a part carries i in its first two pixels
+    (i % 256, i // 256), so a batch says which images it drew, and its class c (i % 10) as a vertical stroke in
+    rows 4-8, columns 2c+4 and 2c+5, over faint noise; rows 9-27 hold noise only. Read a row a step, a model
+    must hold the class for 19 steps. Returns the folder."""
+    from tasks.idx import write_idx
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stem, n in (("train", n_train), ("t10k", n_test)):
+        images = rng.integers(0, 40, (n, 28, 28), dtype=np.uint8)
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        for i, c in enumerate(labels):
+            images[i, 4:9, 2 * c + 4: 2 * c + 6] = 255
+        images[:, 0, 0], images[:, 0, 1] = np.arange(n) % 256, np.arange(n) // 256
+        suffix = ".gz" if gz else ""
+        write_idx(folder / f"{stem}-images-idx3-ubyte{suffix}", images)
+        write_idx(folder / f"{stem}-labels-idx1-ubyte{suffix}", labels)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def fake_fashion_mnist(tmp_path_factory):
+    """A made-up Fashion-MNIST (write_images) where Debian's package puts the real one, for the whole session: the
+    seq_image presets and commands build without the data, and the same on every machine. Large enough for the
+    default split (5000 validation images)."""
+    import tasks.seq_image
+
+    folder = write_images(tmp_path_factory.mktemp("fashion-mnist"), n_train=5100, n_test=100)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(tasks.seq_image.DEBIAN, "fashion_mnist", folder)
+        yield folder

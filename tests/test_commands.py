@@ -29,6 +29,7 @@ from run import unknown_choice
 CONF = ROOT / "conf"
 # tiny runs for a sweep over lengths: conftest's TINY but its length, and no diagnostics
 TINY_SWEEP = [o for o in TINY if not o.startswith("task.length=")] + ["diag.every=0"]
+pytestmark = pytest.mark.usefixtures("fake_fashion_mnist")  # task=seq_image builds without the real data
 RUN = re.compile(r"(?:\S*/)?python3? run\.py\b")  # `python run.py`, `.venv/bin/python run.py`
 
 

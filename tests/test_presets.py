@@ -57,11 +57,14 @@ EXPECTED = {
     "state_tracking": ({("parity", 16), ("mod_add", 16)},
                        {"rnn", "lstm", "gru", "slstm", "minlstm", "mingru", "minlstm-neg", "mingru-neg"}, {0, 1, 2},
                        {"test_lengths": [16, 32, 64, 128]}),
+    "seq_image": ({("seq_image", 784)}, {"rnn", "irnn", "gru", "lstm"}, {0, 1, 2},
+                  {"permute": True, "dataset": "fashion_mnist", "pixels_per_step": 1}),
     "variants": ({("adding", 100), ("adding", 200), ("copy", 20), ("copy", 40)},
                  {"lstm_cell", *(f"lstm_cell-{v}" for v in VARIANTS if v != "vanilla"),
                   *(f"lstm_cell-{v}+peephole" for v in VARIANTS)}, {0, 1, 2}, {}),
 }
 PARSER = OverridesParser.create()
+pytestmark = pytest.mark.usefixtures("fake_fashion_mnist")  # task=seq_image builds without the real data
 
 
 @functools.cache

@@ -22,7 +22,13 @@ finding (findings.py). Where runs were tested at lengths other than the one they
 at each test length (train short, test long).
 
 A line above each table restates what ran (command, commit, package versions) and warns when the runs
-come from more than one code version. The same inputs give byte-identical tables: rows are sorted and
+come from more than one code version. A CSV is one header row and its rows, which pandas.read_csv and
+spreadsheets open as they are; those lines go to its sidecar, NAME.meta.json beside NAME.csv (with --out, and
+at the end of a sweep). For analysis in a notebook, one row per run (the config flattened, result.json's
+fields, meta.json's, the test metric per test length) in a pandas DataFrame (`pip install -e ".[analysis]"`):
+
+    from lstm_bench.report import load_results
+    df = load_results("outputs/sweeps/<sweep>") The same inputs give byte-identical tables: rows are sorted and
 nothing depends on the clock or the order of the directory listing.
 
 Problems in the input (a corrupt or half-written result.json, a run without one, mixed tasks) get one
@@ -36,27 +42,28 @@ from pathlib import Path
 
 from lstm_bench.records import write_text
 from lstm_bench.report.load import ReportError, Run, Sweep, load
-from lstm_bench.report.render import FORMATS, csv_text, markdown, render, results_numbers
+from lstm_bench.report.frame import load_results
+from lstm_bench.report.render import FORMATS, csv_meta, csv_text, markdown, render, results_numbers, write_csv
 from lstm_bench.report.tables import Tables, build
 
-__all__ = ["FORMATS", "ReportError", "Run", "Sweep", "Tables", "build", "load", "render", "results_numbers",
-           "write_sweep_report"]
+__all__ = ["FORMATS", "ReportError", "Run", "Sweep", "Tables", "build", "csv_meta", "csv_text", "load", "load_results",
+           "render", "results_numbers", "write_csv", "write_sweep_report"]
 
 
 def write_sweep_report(t: Tables, out_dir: Path) -> str:
-    """At the end of a multirun: the markdown report, the CSV tables and the plots into out_dir.
-    Returns the markdown."""
+    """At the end of a multirun: the markdown report, the CSV tables (each with its NAME.meta.json) and the plots
+    into out_dir. Returns the markdown."""
     from lstm_bench.report import plots  # matplotlib only when pictures are drawn
 
     text = markdown(t)
     write_text(out_dir / "results.md", text)
-    write_text(out_dir / "results.csv", csv_text(t))
+    write_csv(t, out_dir / "results.csv")
     if t.frontier is not None:
-        write_text(out_dir / "frontier.csv", csv_text(t, "frontier"))
+        write_csv(t, out_dir / "frontier.csv", "frontier")
     if t.searches:
-        write_text(out_dir / "t50.csv", csv_text(t, "t50"))
+        write_csv(t, out_dir / "t50.csv", "t50")
     if t.lengths is not None:
-        write_text(out_dir / "lengths.csv", csv_text(t, "lengths"))
+        write_csv(t, out_dir / "lengths.csv", "lengths")
     try:
         plots.draw(t, out_dir)
     except Exception as err:  # noqa: BLE001: the tables stand without the pictures

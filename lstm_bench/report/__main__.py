@@ -8,7 +8,7 @@ from pathlib import Path
 import lstm_bench.report
 from lstm_bench.records import write_text
 from lstm_bench.report.load import ReportError, load
-from lstm_bench.report.render import FORMATS
+from lstm_bench.report.render import FORMATS, write_csv
 from lstm_bench.report.tables import build
 
 
@@ -19,7 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--format", choices=tuple(FORMATS), default="md")
     p.add_argument("--table", choices=("all", "t50", "results", "frontier", "lengths"), default="all",
                    help="which table (csv holds one: results unless t50, frontier or lengths)")
-    p.add_argument("--out", type=Path, help="write the table here instead of printing it")
+    p.add_argument("--out", type=Path, help="write the table here instead of printing it (csv: its provenance "
+                                            "beside it, in NAME.meta.json)")
     p.add_argument("--plots", type=Path, metavar="DIR", help="also draw the figures into DIR, PNG and PDF each")
     p.add_argument("--tune", action="append", default=[], metavar="KEY",
                    help="a swept config key (e.g. train.lr; repeatable): per model, task and T keep the value whose "
@@ -36,7 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     except ReportError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.code
-    if args.out:
+    if args.out and args.format == "csv":  # the provenance that a plain CSV has no room for: a sidecar beside it
+        write_csv(tables, args.out, args.table)
+    elif args.out:
         write_text(args.out, text)
     else:
         sys.stdout.write(text)

@@ -2,18 +2,20 @@
 
 Markdown and LaTeX hold every table (unless `table` picks one) under the provenance lines: results, frontier
 and, where runs were tested at other lengths than they trained at, test lengths; CSV holds one table
-(results unless table="frontier" or "lengths") in plain numbers, its provenance in leading `#` lines
-(pandas.read_csv(path, comment="#") reads it). Rows come sorted from tables.py and nothing here depends
-on the clock, so the same records give the same bytes.
+(results unless table="t50", "frontier" or "lengths") in plain numbers under one header row, so pandas.read_csv and
+spreadsheets open it as it is, and its provenance (command, commit, versions, notes such as the tuning rule,
+findings) goes to a sidecar, NAME.meta.json beside NAME.csv (csv_meta). Rows come sorted from tables.py and
+nothing here depends on the clock, so the same records give the same bytes.
 """
 from __future__ import annotations
 
 import csv
 import io
 import math
+from pathlib import Path
 
+from lstm_bench.records import Status, write_json, write_text
 from lstm_bench.report.findings import bracket_text, results_lines, search_lines, t50_lines
-from lstm_bench.records import Status
 from lstm_bench.report.load import ReportError, Sweep
 from lstm_bench.report.stats import T50, T50_INTERVAL, T50_MODEL, MedianIQR, fmt_length
 from lstm_bench.report.tables import (OTHER_OUTCOMES, STATS, FrontierTable, LengthTable, Results, SearchRow, Stat,
@@ -210,6 +212,12 @@ def _notes(res: Results) -> list[str]:
     return notes
 
 
+def _searches(t: Tables) -> list[SearchRow]:
+    if not t.searches:
+        raise ReportError(f"{t.sweep.root}: {NO_SEARCH}")
+    return t.searches
+
+
 def _frontier(t: Tables) -> FrontierTable:
     if t.frontier is None:
         raise ReportError(f"{t.sweep.root}: {NO_FRONTIER}")
@@ -275,10 +283,8 @@ def latex(t: Tables, table: str = "all") -> str:
     return _document(t, table, "% ", latex_table)
 
 
-def _csv(header, rows, comments) -> str:
+def _csv(header, rows) -> str:
     buf = io.StringIO()
-    for c in comments:
-        buf.write(f"# {c}\n")
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
     w.writerows(rows)
@@ -286,19 +292,48 @@ def _csv(header, rows, comments) -> str:
 
 
 def csv_text(t: Tables, table: str = "all") -> str:
+    """One table as a plain CSV: one header row, then the rows (its provenance: csv_meta)."""
     if table == "t50":
-        if not t.searches:
-            raise ReportError(f"{t.sweep.root}: {NO_SEARCH}")
-        return _csv(*search_numbers(t.searches), [*t.provenance, SEARCH_TITLE, *search_lines(t.searches, t.results)])
+        return _csv(*search_numbers(_searches(t)))
     if table == "lengths":
         if t.lengths is None:
             raise ReportError(f"{t.sweep.root}: {NO_LENGTHS}")
-        return _csv(*length_numbers(t.lengths), [*t.provenance, "the test metric per test length"])
+        return _csv(*length_numbers(t.lengths))
+    if table == "frontier":
+        return _csv(*frontier_numbers(_frontier(t)))
+    return _csv(*results_numbers(t.results))
+
+
+def csv_meta(t: Tables, table: str = "all") -> dict:
+    """What the CSV of `table` leaves out, for its sidecar NAME.meta.json: the provenance lines (runs, command,
+    commit, package versions, warnings), the commands themselves, the notes on how to read the rows (a tuning
+    rule, split keys) and the findings lines under the table."""
+    meta = {"sweep": t.sweep.root.name, "commands": list(t.sweep.commands), "provenance": list(t.provenance)}
+    if table == "t50":
+        searches = _searches(t)
+        return {**meta, "table": "t50", "about": SEARCH_TITLE, "notes": [], "findings": search_lines(searches, t.results)}
+    if table == "lengths":
+        if t.lengths is None:
+            raise ReportError(f"{t.sweep.root}: {NO_LENGTHS}")
+        return {**meta, "table": "lengths", "about": "the test metric per test length", "notes": [], "findings": []}
     if table == "frontier":
         front = _frontier(t)
-        return _csv(*frontier_numbers(front), [*t.provenance, f"T50 and the longest T solved, from {front.source}",
-                                                *t50_lines(front, t.results)])
-    return _csv(*results_numbers(t.results), [*t.provenance, *_notes(t.results), *results_lines(t.results)])
+        return {**meta, "table": "frontier", "about": f"T50 and the longest T solved, from {front.source}",
+                "notes": [], "findings": t50_lines(front, t.results)}
+    return {**meta, "table": "results", "about": "a row per model, task, T (and setting): solve rate, steps to solve, "
+            "loss / baseline, diagnostics", "notes": _notes(t.results), "findings": results_lines(t.results)}
+
+
+def sidecar(csv_path: Path) -> Path:
+    """Where the provenance of a CSV goes: results.csv -> results.meta.json."""
+    csv_path = Path(csv_path)
+    return csv_path.with_name((csv_path.stem if csv_path.suffix == ".csv" else csv_path.name) + ".meta.json")
+
+
+def write_csv(t: Tables, path: Path, table: str = "all") -> None:
+    """The CSV of `table` at `path` and its provenance in the sidecar beside it, each written atomically."""
+    write_text(path, csv_text(t, table))
+    write_json(sidecar(path), csv_meta(t, table))
 
 
 FORMATS = {"md": markdown, "csv": csv_text, "latex": latex}
