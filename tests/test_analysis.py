@@ -57,8 +57,10 @@ def test_csv_frame_and_markdown_agree(sweep):
         assert (lo, hi) == (f"{float(c['solve_rate_lo']):.2f}", f"{float(c['solve_rate_hi']):.2f}")
         solved_somewhere.add(int(n_solved) > 0)
         steps = next(v for k, v in row.items() if k.startswith("steps to solve: median [q1, q3]"))
-        # as the tables count steps: where validation stopped a run the test counts solved, else infinitely many
-        censored = runs.steps_to_solve.where(runs.solved & runs.steps_to_solve.notna(), math.inf).astype(float)
+        # as the tables count steps: where validation stopped a run the test counts solved (a run the test solved at
+        # its last step but validation did not: that step), else infinitely many
+        reached = runs.steps_to_solve.fillna(runs.steps)
+        censored = reached.where(runs.solved, math.inf).astype(float)
         median = censored.median()
         assert float(c["steps_median"]) == median
         assert steps == "-" if not int(n_solved) else steps.startswith("∞ [" if math.isinf(median) else f"{median:.0f} [")

@@ -30,7 +30,8 @@ def test_tuning_climbs_with_the_values_that_solve_and_chooses_on_validation():
     measured = s.measured
     assert {o.probe.choice for o in measured} == {0} and [o.probe.seed for o in measured] == list(range(len(measured)))
     t = s.fit()
-    assert t.finite and t.lo <= 37 < 38 <= t.hi and t.hi / t.lo <= 2 and s.done  # the step lies inside
+    assert t.finite and t.lo <= 37 < 38 <= t.hi and s.done  # the step lies inside
+    assert t.hi / t.lo <= 2 or len(measured) == 12  # narrow enough, or the most runs it may make
 
 
 def test_tuning_goes_down_when_the_start_is_too_long():
