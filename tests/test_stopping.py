@@ -45,7 +45,7 @@ def test_prune_stops_a_run_at_the_baseline_and_keeps_one_that_learns(tmp_path):
     assert pruned["status"] == "pruned" and pruned["steps"] == 20 and kept["status"] == "unsolved"
     rows = read_jsonl(tmp_path / "kept" / "metrics.jsonl")
     at_20 = next(r for r in rows if r["step"] == 20)
-    assert at_20["val_loss"] >= 0.9 * pruned["baseline_loss"]  # the rule that fired, on the record
+    assert at_20["val_loss"] >= 0.95 * pruned["baseline_loss"]  # the rule that fired, on the record
     assert read_jsonl(tmp_path / "pruned" / "metrics.jsonl") == rows[:2]  # the same run until it stopped
     # a pruned run has its final numbers (those of the evaluation where it stopped) and counts as unsolved
     assert pruned["test_loss"] == at_20["test_loss"] and pruned["solved_test"] is False
