@@ -419,3 +419,39 @@ def test_deltanet_matches_fla_naive_delta_rule(neg):
     out, (_, S_ours) = rec(x)
     torch.testing.assert_close(out, o.transpose(1, 2).flatten(-2).double(), rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(S_ours, S.double(), rtol=1e-4, atol=1e-5)
+
+
+# --- bad input from the command line: one line, the valid choices, a non-zero exit, nothing written ----------------
+
+CLI_BAD = [
+    (["model=lstm", "model.negative_eigenvalues=true"],
+     "model.negative_eigenvalues=true is not allowed: model=lstm has no key negative_eigenvalues "
+     "(the models that have it: deltanet, mingru, minlstm, mlstm, s6)"),
+    (["-m", "model=deltanet,exprnn", "model.negative_eigenvalues=true"], "model=exprnn has no key negative_eigenvalues"),
+    (["task=word_problem", "task.group=Q8"],
+     "task.group='Q8' is not allowed: Zm (m >= 2: Z2, Z5, Z60, ...), S3, S4, S5, A4, A5"),
+    (["model=mlstm", "model.hidden_size=30"], "model.heads=4 is not allowed: a positive divisor of model.hidden_size=30"),
+    (["model=deltanet", "model.heads=7"], "model.heads=7 is not allowed: a positive divisor of model.hidden_size=128"),
+]
+
+
+@pytest.mark.parametrize("args,line", CLI_BAD, ids=[" ".join(a) for a, _ in CLI_BAD])
+def test_bad_input_from_the_command_line_is_one_line(tmp_path, args, line):
+    from conftest import run_cli
+
+    proc = run_cli(*args, "logger=none", f"hydra.run.dir={tmp_path}/run", f"hydra.sweep.dir={tmp_path}/sweep",
+                   cwd=tmp_path)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"error: {line}"] or (
+        len(proc.stderr.strip().splitlines()) == 1 and line in proc.stderr), proc.stderr
+    assert not (tmp_path / "run").exists() and not (tmp_path / "sweep").exists()
+
+
+def test_unknown_key_leaves_presets_and_added_keys_to_hydra():
+    from run import unknown_key
+
+    assert unknown_key(["+experiment=state_tracking", "model.negative_eigenvalues=true"]) is None
+    assert unknown_key(["model=lstm", "+model.negative_eigenvalues=true"]) is None
+    assert unknown_key(["model=lstm_cell", "model.init=chrono"]) is None  # a key of the file lstm_cell composes
+    assert unknown_key(["model=mingru", "model.negative_eigenvalues=true"]) is None
+    assert "task=adding has no key group" in unknown_key(["task.group=S3"])  # the default task
