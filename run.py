@@ -49,6 +49,8 @@ def group_keys(group: str, choice: str) -> set[str] | None:
     for entry in cfg.get("defaults") or []:
         if isinstance(entry, str) and entry != "_self_":
             keys |= group_keys(group, entry) or set()
+        elif OmegaConf.is_dict(entry):  # a subgroup (train's `optimizer: adam`): its name is a key
+            keys |= {k.split("/")[-1] for k in entry}
     return keys
 
 
