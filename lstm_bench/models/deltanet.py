@@ -75,9 +75,8 @@ class DeltaNet(nn.Module):
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (B, nh, T, d)
         beta = beta.transpose(1, 2)[..., None]  # (B, nh, T, 1)
         outs = []
-        for c0 in range(0, T, self.chunk):
-            c = slice(c0, min(c0 + self.chunk, T))
-            qc, kc, vc, bc = q[..., c, :], k[..., c, :], v[..., c, :], beta[..., c, :]
+        # split, not sliced: a slice's backward fills a zero tensor of the whole sequence per chunk
+        for qc, kc, vc, bc in zip(*(t.split(self.chunk, dim=2) for t in (q, k, v, beta))):
             lower = torch.tril(bc * (kc @ kc.transpose(-1, -2)), diagonal=-1)  # (B, nh, L, L)
             A = lower + torch.eye(lower.shape[-1], device=x.device, dtype=x.dtype)
             U = torch.linalg.solve_triangular(A, bc * (vc - kc @ S), upper=False, unitriangular=True)

@@ -118,22 +118,23 @@ class MLSTM(nn.Module):
         i_, log_f = i_.transpose(1, 2), log_f.transpose(1, 2)  # (B, nh, T)
         sign = None if sign is None else sign.transpose(1, 2)
         outs = []
-        for c0 in range(0, T, self.chunk):
-            c = slice(c0, min(c0 + self.chunk, T))
-            L = c.stop - c.start
-            Fc = log_f[..., c].cumsum(-1)  # (B, nh, L)
+        # split, not sliced: a slice's backward fills a zero tensor of the whole sequence per chunk
+        chunks = [t.split(self.chunk, dim=2) for t in (q, k, v, i_, log_f)]
+        signs = sign.split(self.chunk, dim=2) if sign is not None else [None] * len(chunks[0])
+        for qc, kc, vc, ic, lfc, sc in zip(*chunks, signs):
+            L = lfc.shape[-1]
+            Fc = lfc.cumsum(-1)  # (B, nh, L)
             carried = Fc + m[..., None]  # log weight of the carried state at r
-            w = Fc[..., :, None] - Fc[..., None, :] + i_[..., None, c]  # (B, nh, L, L): r, s
+            w = Fc[..., :, None] - Fc[..., None, :] + ic[..., None, :]  # (B, nh, L, L): r, s
             causal = torch.ones(L, L, dtype=torch.bool, device=x.device).tril()
             w = w.masked_fill(~causal, -math.inf)
             m_r = torch.maximum(carried, w.amax(-1))  # (B, nh, L)
             D = torch.exp(w - m_r[..., None])
             c_r = torch.exp(carried - m_r)
-            if sign is not None:
-                s = sign[..., c].cumprod(-1)  # sign(f_1 ... f_r) inside the chunk
+            if sc is not None:
+                s = sc.cumprod(-1)  # sign(f_1 ... f_r) inside the chunk
                 D = D * s[..., :, None] * s[..., None, :]
                 c_r = c_r * s
-            qc, kc, vc = q[..., c, :], k[..., c, :], v[..., c, :]
             Dqk = D * (qc @ kc.transpose(-1, -2))  # (B, nh, L, L)
             num = c_r[..., None] * (qc @ C) + Dqk @ vc  # (B, nh, L, d)
             den = c_r * (qc @ n[..., None])[..., 0] + Dqk.sum(-1)
