@@ -5,7 +5,8 @@ unstabilised equations, the eigenvalue ranges with and without negative eigenval
 counts the budget search reads, bad options, and a run of each through the harness with its diagnostics.
 
 Optional cross-checks against the reference packages (`mambapy`'s selective_scan_seq, flash-linear-attention's naive
-delta rule) skip with their reason where the package is absent; neither is a dependency of the project."""
+delta rule, `xlstm`'s parallel_stabilized_simple mLSTM) skip with their reason where the package is absent; none is a
+dependency of the project."""
 import importlib.util
 import math
 import types
@@ -391,6 +392,27 @@ def test_s6_matches_mambapy_selective_scan_seq():
     for a, b in zip(torch.autograd.grad((out * up).sum(), [x, *rec.parameters()]),
                     torch.autograd.grad((want * up).sum(), [x, *rec.parameters()])):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_mlstm_matches_xlstm_parallel_stabilized_simple():
+    backends = pytest.importorskip("xlstm.blocks.mlstm.backends", reason="xlstm: optional reference, not installed")
+    torch.manual_seed(11)
+    rec = MLSTM(I, H, heads=3).double()  # sigmoid forget gate: the backend's logsigmoid
+    x = (2 * torch.randn(B, 20, I, **F64)).requires_grad_()
+    p = rec.proj(x)
+    nh, d = 3, 4
+    q, k, v, o, i_, f_ = p.split([H, H, H, H, nh, nh], dim=-1)
+    heads = lambda t: t.unflatten(-1, (nh, d)).transpose(1, 2)  # noqa: E731  (B, nh, T, d)
+    # its keys are scaled by 1/sqrt(d) inside, ours before; eps=0: its normaliser is max(|n q|, exp(-m)) + eps
+    h_tilde = backends.parallel_stabilized_simple(heads(q), heads(k), heads(v), i_.transpose(1, 2)[..., None],
+                                                  f_.transpose(1, 2)[..., None], eps=0.0)
+    want = torch.sigmoid(o) * h_tilde.transpose(1, 2).flatten(-2)
+    out, _ = rec(x)
+    torch.testing.assert_close(out, want, **TOL)
+    up = torch.randn_like(out)
+    params = [x, *rec.parameters()]
+    for a, b in zip(torch.autograd.grad((out * up).sum(), params), torch.autograd.grad((want * up).sum(), params)):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
 
 
 def fla_naive():

@@ -6,7 +6,7 @@ The equations of arXiv:2405.04517, §2.3 (numbering as in the paper), per head, 
     n_t = f_t n_{t-1} + i_t k_t                            (20)  normaliser, d
     h_t = o_t * h~_t,  h~_t = C_t q_t / max(|n_t^T q_t|, 1)  (21)
     q_t = W_q x_t + b_q                                    (22)
-    k_t = W_k x_t / sqrt(d) + b_k                          (23)
+    k_t = (W_k x_t + b_k) / sqrt(d)                        (23)  the bias scaled too, as xLSTM's code does
     v_t = W_v x_t + b_v                                    (24)
     i_t = exp(i~_t),  i~_t = w_i^T x_t + b_i               (25)  one scalar per head
     f_t = sigmoid(f~_t) or exp(f~_t), f~_t = w_f^T x_t + b_f  (26)  one scalar per head (`forget_activation`)
