@@ -156,6 +156,17 @@ def test_mlstm_is_its_equations_and_the_stabiliser_changes_nothing(name):
         assert (m != 0).any()
 
 
+def test_mlstm_forget_bias_init():
+    """xLSTM's b_f = linspace(3, 6) over the heads by default; forget_bias sets every head's, and says so in the name."""
+    H4 = 3 * H + H + 3  # rows q, k, v, o, then i (3 heads), then f
+    default, zero = MLSTM(I, H, heads=3), MLSTM(I, H, heads=3, negative_eigenvalues=True, forget_bias=0.0)
+    torch.testing.assert_close(default.proj.bias[H4:].detach(), torch.tensor([3.0, 4.5, 6.0]))
+    assert (default.proj.bias[4 * H:H4] == 0).all() and default.name == "mlstm"
+    assert (zero.proj.bias[H4:] == 0).all() and zero.name == "mlstm-neg+forget_bias"
+    _, _, _, _, _, log_f, sign = zero.split(zero.proj.bias.detach())  # x = 0: the bias alone
+    assert (log_f.exp() < 1e-6).all()  # f = tanh(0) = 0: both signs one step away
+
+
 def test_mlstm_stabiliser_stays_finite_where_the_plain_equations_overflow():
     torch.manual_seed(1)
     rec = small_chunks(MLSTM(I, H, heads=2, forget_activation="exp").double())
@@ -337,6 +348,7 @@ def test_param_budget_picks_the_largest_hidden_size_that_fits(model):
     (lambda: DeltaNet(I, H, heads=0), "model.heads=0"),
     (lambda: MLSTM(I, H, heads=2, forget_activation="exp", negative_eigenvalues=True), "model.negative_eigenvalues=True"),
     (lambda: MLSTM(I, H, heads=2, forget_activation="relu"), "model.forget_activation='relu'"),
+    (lambda: MLSTM(I, H, heads=2, forget_bias="big"), "model.forget_bias='big'"),
     (lambda: DeltaNet(I, H, heads=2, negative_eigenvalues="yes"), "model.negative_eigenvalues='yes'"),
     (lambda: S6(I, H, d_state=0), "model.d_state=0"),
     (lambda: LRU(I, H, r_min=0.99, r_max=0.9), "model.r_min=0.99"),
