@@ -12,7 +12,7 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from lstm_bench.config import resolve_device, validate
 from lstm_bench.errors import ConfigError
@@ -35,6 +35,56 @@ def unknown_choice(args: list[str]) -> str | None:
         for v in value.split(","):
             if v and v not in choices:
                 return f"{key}={v!r} is not allowed: one of {', '.join(choices)}"
+    return None
+
+
+def group_keys(group: str, choice: str) -> set[str] | None:
+    """The keys conf/GROUP/CHOICE.yaml sets, with those of the files of its group that its defaults compose
+    (lstm_cell composes lstm); None where there is no such file (unknown_choice's to report)."""
+    path = CONF / group / f"{choice}.yaml"
+    if not path.is_file():
+        return None
+    cfg = OmegaConf.load(path)
+    keys = {k for k in cfg if k != "defaults"}
+    for entry in cfg.get("defaults") or []:
+        if isinstance(entry, str) and entry != "_self_":
+            keys |= group_keys(group, entry) or set()
+        elif OmegaConf.is_dict(entry):  # a subgroup (train's `optimizer: adam`): its name is a key
+            keys |= {k.split("/")[-1] for k in entry}
+    return keys
+
+
+def default_choice(group: str) -> str | None:
+    for entry in OmegaConf.load(CONF / "config.yaml").defaults:
+        if OmegaConf.is_dict(entry) and group in entry:
+            return entry[group]
+    return None
+
+
+def unknown_key(args: list[str]) -> str | None:
+    """One line for `model.KEY=V` (or task.KEY) where the chosen model has no KEY (model=lstm
+    model.negative_eigenvalues=true), naming the choices that take it; Hydra would say "not in struct" in six
+    lines. Only where the command line alone says the choice: an experiment preset may change it, and then
+    Hydra judges."""
+    if any(a.lstrip("+~").split("=")[0].split("/")[0] == "experiment" for a in args):
+        return None
+    choices = {}
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if sep and (CONF / key).is_dir():
+            choices[key] = value.split(",")
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        group, dot, sub = key.partition(".")
+        if not sep or not dot or arg.startswith(("+", "~")) or group == "hydra" or not (CONF / group).is_dir():
+            continue
+        sub = sub.split(".")[0]
+        for choice in choices.get(group, [default_choice(group)]):
+            keys = group_keys(group, choice) if choice else None
+            if keys is not None and sub not in keys:
+                takers = sorted(p.stem for p in (CONF / group).glob("*.yaml") if sub in (group_keys(group, p.stem) or ()))
+                which = f"the {group}s that have it: {', '.join(takers)}" if takers else f"no {group} has it"
+                return f"{key}={value} is not allowed: {group}={choice} has no key {sub} ({which})"
     return None
 
 
@@ -93,7 +143,7 @@ def main(cfg: DictConfig) -> dict:
 
 
 if __name__ == "__main__":
-    if (bad := unknown_choice(sys.argv[1:])) and os.environ.get("HYDRA_FULL_ERROR") != "1":
+    if (bad := unknown_choice(sys.argv[1:]) or unknown_key(sys.argv[1:])) and os.environ.get("HYDRA_FULL_ERROR") != "1":
         sys.exit(f"error: {bad}")
     try:
         main()

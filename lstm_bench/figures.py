@@ -49,6 +49,13 @@ MODEL_STYLES = {
     "slstm": Style("#E69F00", "P", "-."),
     "minlstm": Style("#7F7F7F", "X", ":"),
     "mingru": Style("#B8A000", "*", "--"),
+    # the matrix-memory, selective, diagonal and orthogonal recurrences (issue 25); NAME-neg (negative eigenvalues)
+    # is drawn in NAME's colour and marker with another line style (model_style)
+    "mlstm": Style("#882255", "h", "-"),
+    "deltanet": Style("#117733", "<", "-"),
+    "s6": Style("#44AA99", ">", "-"),
+    "lru": Style("#999933", "d", "-."),
+    "exprnn": Style("#332288", "p", "--"),
 }
 # the gate-by-gate cell's variants (result names lstm_cell-VARIANT, lstm_cell-VARIANT+peephole), drawn together
 # in the variants experiment: a colour and marker per variant (Tol's muted palette), solid without peepholes and
@@ -70,6 +77,10 @@ def model_style(name: str) -> Style:
     name (Python's own hash() is salted per process), colour, marker and line style each from its own bytes."""
     if name in MODEL_STYLES:
         return MODEL_STYLES[name]
+    base = name.removesuffix("-neg")
+    if base != name and base in MODEL_STYLES:  # a pair [0, 1] / [-1, 1] reads as one colour, two line styles
+        color, marker, ls = MODEL_STYLES[base]
+        return Style(color, marker, ":" if ls == "--" else "--")
     variant, plus, rest = name.removeprefix("lstm_cell-").partition("+")
     if name.startswith("lstm_cell-") and variant in VARIANT_STYLES and rest in ("", "peephole"):
         return Style(*VARIANT_STYLES[variant], "--" if plus else "-")

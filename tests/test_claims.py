@@ -304,3 +304,21 @@ def test_every_claim_preset_composes_and_its_criterion_instantiates():
         assert {"summary", "paper", "paper_reports"} <= set(cfg.claim), preset
         assert isinstance(instantiate(cfg.claim.criterion), Criterion), preset
         assert cfg.hydra.sweeper.params, f"{preset}: a claim is a sweep over seeds"
+
+
+def test_mean_bound_reads_a_dotted_key_into_the_result():
+    """test_metric_by_length.64: the final test accuracy at 4x the training length, as the state-tracking claims read it."""
+    from lstm_bench.claims.criteria import MeanBound
+
+    def by_length(values):
+        return [Run(f"r{i}", {"task": "parity", "model": "deltanet", "length": 16, "seed": i, "status": "unsolved",
+                              "solved_test": False, "test_metric_by_length": {"16": 1.0, "64": v}}, {})
+                for i, v in enumerate(values)]
+
+    crit = MeanBound({"model": "deltanet", "of": 5}, "test_metric_by_length.64", above=0.9)
+    v = crit(by_length([0.99, 1.0, 0.98, 0.99, 1.0]))
+    assert v.verdict == REPRODUCED and v.measured.startswith("deltanet test_metric_by_length.64 (last probe) 0.992 [")
+    assert crit(by_length([0.5, 0.52, 0.49, 0.51, 0.5])).verdict == NOT_REPRODUCED
+    assert crit(by_length([0.99, 1.0, None, 0.99, 1.0])).verdict == INCONCLUSIVE  # one run lacks the length
+    whole = MeanBound({"model": "deltanet", "of": 5}, "test_metric_by_length", above=0.9)
+    assert whole(by_length([1.0] * 5)).verdict == INCONCLUSIVE  # a mapping is not a number

@@ -48,7 +48,8 @@ MeanBound(arm, key, below: x | above: x, probe: "last", confidence: 0.95)
     `below`: reproduced iff the interval's upper end < x, not reproduced iff its lower end >= x;
     `above`: reproduced iff its lower end > x, not reproduced iff its upper end <= x; inconclusive otherwise
     (the interval straddles x), or when fewer runs than `of` record a finite value. probe "last" reads
-    result.json[key] (the end of training: the trained model's probe for diagnostics); probe "first"
+    result.json[key] (the end of training: the trained model's probe for diagnostics), or a dotted key into
+    it (test_metric_by_length.64: the final test metric at test length 64); probe "first"
     reads the first diagnostics.jsonl record holding the key (the fresh model's probe, step 0).
     Measured: `rnn T=100 grad_decay_per_step (trained) -0.31 [-0.35, -0.27] (n=5)`.
 GradDecay(arm, below: x | above: x, trained: true, confidence: 0.95)

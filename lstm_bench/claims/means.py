@@ -6,7 +6,7 @@ from pathlib import Path
 
 from scipy.stats import t as student_t
 
-from lstm_bench.claims.select import Selector
+from lstm_bench.claims.select import Selector, lookup
 from lstm_bench.claims.verdict import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Criterion, number, short, threshold
 from lstm_bench.errors import require
 from lstm_bench.records import read_jsonl
@@ -47,7 +47,8 @@ class MeanBound(Criterion):
             return first_probe(run, root, self.key)
         if self.key == "steps_to_solve":  # a time to an event: censored where the test says it did not happen
             return run.steps_to_solve
-        return number(run.result.get(self.key))
+        v = lookup(run.result, self.key)  # a dotted key reads into result.json: test_metric_by_length.64
+        return number(v) if not isinstance(v, dict) else None
 
     def interval(self, values: list[float], stopped: list[float] | None = None) -> tuple[float, float, float]:
         """mean, and the t interval mean ± t_{(1+c)/2, n-1}·s/√n ((-inf, inf) for one value). Infinite (censored)

@@ -11,6 +11,9 @@ is d_b = end_b - start_b. What one probe records, on a fixed batch from the test
                           the lag: one curve however the sequences' lengths and scored steps vary;
                           lag_n[k] of them at lag k
     grad_c[t], grad_c_lag[k]  the same along the memory cell (recurrences with a cell)
+                          A recurrence whose h is read out of its state and never fed back (h_is_readout: a
+                          matrix memory, an SSM) has grad_h of its whole carried state instead (the norm over
+                          every carried element, a matrix memory's flattened), and no grad_c
     dependency_length     the mean d_b; dependency_range [min, max] of d_b; the sequences without
                           a dependency in view (end_b = -1: a window of a stream) are left out
     grad_ratio_log10      the mean over sequences of log10(‖∂l_b/∂h_{start_b}‖ / ‖∂l_b/∂h_{end_b}‖):
@@ -25,7 +28,8 @@ is d_b = end_b - start_b. What one probe records, on a fixed batch from the test
                           recorded as null with forget_timescale_{median,max}_infinite true;
                           forget_unit_mean, the (H,) mean f per unit those come from
     gate_hist             counts of each gate's values at the real positions in HIST_BINS equal bins on [0, 1]
-    cell_norm[t]          ‖c_t‖ averaged over the sequences real at t, null where none is (recurrences with a cell)
+    cell_norm[t]          ‖c_t‖ averaged over the sequences real at t, null where none is (recurrences with a cell;
+                          for a matrix memory, the Frobenius norm of the memory)
     spectral_radius       of the recurrent matrix (one-tensor states with a square weight_hh)
     dependency_loss       the mean of l_b over the sequences with a dependency
     param_grad_norm       ‖∂(dependency_loss)/∂θ‖ per parameter tensor: of that mean
@@ -136,10 +140,15 @@ def measure(model, task, batch, dtype=torch.float64) -> tuple[dict, torch.Tensor
     names, params = zip(*m.named_parameters())
     flat = [s for state in states for s in state]  # T*S tensors, time-major
     grads = torch.autograd.grad(loss, flat + list(params), materialize_grads=True)
-    g = torch.stack(grads[: T * S])  # (T*S, B, H)
+    # per state element k: its gradients at every step, (T, B, width), a matrix memory's flattened
+    g = [torch.stack(grads[k : T * S : S]).flatten(2) for k in range(S)]
     # torch's norm squares its input: below 1e-154 that underflows even float64, so scale by the row's max first
-    scale = g.abs().amax(dim=-1, keepdim=True).clamp(min=torch.finfo(dtype).tiny)  # (T*S, B, 1)
-    norms = (scale[..., 0] * (g / scale).norm(dim=-1)).view(T, S, B).permute(1, 2, 0)  # (S, B, T)
+    scales = [gk.abs().amax(dim=-1, keepdim=True).clamp(min=torch.finfo(dtype).tiny) for gk in g]  # (T, B, 1)
+    norms = torch.stack([sc[..., 0] * (gk / sc).norm(dim=-1) for gk, sc in zip(g, scales)]).permute(0, 2, 1)  # (S, B, T)
+    if getattr(m.recurrence, "h_is_readout", False):
+        # h is read out of the rest and never fed back: ∂L/∂h_t is the readout's own, nothing through time. The
+        # gradient through time is the carried state's, all its elements together, in the place of h's
+        norms = norms[1:].square().sum(dim=0, keepdim=True).sqrt()
 
     n_dep = int(has.sum())
     d = (end - start)[has]
@@ -155,7 +164,7 @@ def measure(model, task, batch, dtype=torch.float64) -> tuple[dict, torch.Tensor
             row["grad_floored"] = r.get("floored", False)
     if S >= 2:
         real = valid.T.to(dtype)  # (T, B)
-        c = torch.stack([s[1].detach().norm(dim=-1) for s in states])  # (T, B)
+        c = torch.stack([s[1].detach().flatten(1).norm(dim=-1) for s in states])  # (T, B): a matrix memory's too
         mean_c = (c * real).sum(dim=1) / real.sum(dim=1)
         row["cell_norm"] = [v if math.isfinite(v) else None for v in mean_c.tolist()]
 

@@ -10,20 +10,47 @@ from collections.abc import Callable
 
 import torch
 import torch.nn as nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import _Orthogonal, _OrthMaps  # private: what orthogonal() registers
 
 from lstm_bench.errors import ConfigError, require
 
 SMALLEST_SEARCHED = 1024  # a model that refuses every hidden size up to this one refuses them all
 
 
+def read_by_map(p: parametrize.ParametrizationList) -> int | None:
+    """How many numbers of a parametrised tensor's stored original its map reads, where it reads fewer than it
+    stores; None where it reads them all. torch's orthogonal map (matrix_exp, cayley) builds the skew matrix
+    A = X - X^H from X.tril() of its (n x k) original, n >= k: the diagonal cancels and the upper part is never
+    read, leaving n k - k (k + 1) / 2 numbers (n (n - 1) / 2 for a square W, the dimension of its group)."""
+    maps = [m for m in p if isinstance(m, _Orthogonal)]
+    if len(p) != 1 or not maps or maps[0].orthogonal_map == _OrthMaps.householder or p.original.is_complex():
+        return None
+    n, k = max(p.original.shape[-2:]), min(p.original.shape[-2:])
+    return p.original[..., 0, 0].numel() * (n * k - k * (k + 1) // 2)
+
+
 def n_params(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+    """Trainable numbers: every parameter's, except a parametrised tensor whose map reads only part of what it
+    stores, which counts the part it reads (read_by_map)."""
+    total = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    for m in module.modules():
+        for plist in getattr(m, "parametrizations", {}).values() if parametrize.is_parametrized(m) else ():
+            read = read_by_map(plist)
+            if read is not None and plist.original.requires_grad:
+                total -= plist.original.numel() - read
+    return total
 
 
 def state_size(recurrence: nn.Module) -> int:
     """Numbers carried from one step to the next per sequence: the widths of the state the recurrence
-    starts from (h for an RNN or GRU, h and c for an LSTM, whatever else a model carries)."""
-    return sum(s[0].numel() for s in recurrence.init_state(1, torch.device("meta")))
+    starts from (h for an RNN or GRU, h and c for an LSTM, whatever else a model carries). A recurrence whose
+    h is read out of the rest of its state, never read by the next step (`h_is_readout = True`: a matrix
+    memory's output S^T q, an SSM's C s + D u), carries only the rest: heads x d_k x d_v for a matrix memory."""
+    state = recurrence.init_state(1, torch.device("meta"))
+    if getattr(recurrence, "h_is_readout", False):
+        state = state[1:]
+    return sum(s[0].numel() for s in state)
 
 
 def capacity(model: nn.Module) -> dict:

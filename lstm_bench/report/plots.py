@@ -12,7 +12,8 @@
     forget_timescales  the forget gate's per-unit timescales at initialisation and after training     } run's files
     steps_to_solve     steps to solve against T: median and interquartile range over the seeds that solved
     test_length        the test metric against the test length (where runs were tested at other lengths
-                       than they trained at), the training range shaded
+                       than they trained at), the training range shaded: a panel per task (three to a row), a
+                       line per model, one shared legend under the panels when they hold more than eight models
 
 Every figure is built by a function that returns the Figure (None when the records hold nothing for it), so
 a test can read what was drawn; draw() saves them. The numbers are the tables' (tables.py: a solve is the
@@ -28,9 +29,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import NullLocator
 
-from lstm_bench.figures import BAND_ALPHA, FAINT_ALPHA, LEGEND_SIZE, PANEL, dodge, model_style, panels, save_all
+from lstm_bench.figures import (BAND_ALPHA, FAINT_ALPHA, LEGEND_SIZE, PANEL, dodge, model_handle, model_style, new_figure,
+                                panels, save_all)
 from lstm_bench.report import curves
 from lstm_bench.report.stats import T50, T50_INTERVAL
 from lstm_bench.report.tables import LengthTable, Results, Row, Tables, fits, setting_text
@@ -199,9 +202,20 @@ def steps_to_solve(rows: list[Row]) -> Figure:
     return fig
 
 
+GRID_COLUMNS = 3  # more panels than this wrap into rows
+LEGEND_EACH = 8  # more models than this share one legend, under the panels, instead of one per panel
+
+
 def by_test_length(lt: LengthTable) -> Figure:
     keys = sorted({(row.task, row.length) for row, _, _ in lt.rows})
-    fig, ax = panels(keys)
+    ncols = min(GRID_COLUMNS, len(keys))
+    nrows = math.ceil(len(keys) / ncols)
+    fig, axes = new_figure(nrows, ncols, panel_size=PANEL)
+    ax = {k: axes[i // ncols, i % ncols] for i, k in enumerate(keys)}
+    for a in axes.flat[len(keys):]:
+        a.set_visible(False)
+    labels = sorted({row.label for row, _, _ in lt.rows})
+    shared = len(labels) > LEGEND_EACH
     for row, metric, st in lt.rows:
         a = ax[row.task, row.length]
         pts = [(n, s.mean, s.std or 0.0) for n, s in sorted(st.items()) if s.n]
@@ -215,7 +229,12 @@ def by_test_length(lt: LengthTable) -> Figure:
         a.axvspan(lo, T, color="0.88", zorder=0, label="training lengths")
         length_axis(a, tested)
         a.set(title=f"{task}, trained at T={T}", xlabel="test T", xlim=(lo, hi))
-        a.legend(fontsize=LEGEND_SIZE)
+        if not shared:
+            a.legend(fontsize=LEGEND_SIZE)
+    if shared:  # one legend for every panel: each model once, in one look everywhere
+        handles = [model_handle(label, label=label) for label in labels]
+        handles.append(Patch(color="0.88", label="training lengths"))
+        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), fontsize=LEGEND_SIZE)
     return fig
 
 
