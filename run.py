@@ -15,7 +15,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from lstm_bench.config import resolve_device, validate
-from lstm_bench.errors import ConfigError
+from lstm_bench.errors import config_error
 from lstm_bench.records import reusable_result, source_hash
 from lstm_bench.train import plain_config, run
 
@@ -88,15 +88,6 @@ def unknown_key(args: list[str]) -> str | None:
     return None
 
 
-def bad_input(err: BaseException) -> ConfigError | None:
-    """The ConfigError behind `err`, if any (hydra.utils.instantiate wraps what it calls)."""
-    while err is not None:
-        if isinstance(err, ConfigError):
-            return err
-        err = err.__cause__ or err.__context__
-    return None
-
-
 @hydra.main(version_base=None, config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> dict:
     hc = HydraConfig.get()
@@ -114,7 +105,7 @@ def main(cfg: DictConfig) -> dict:
         result = run(cfg, run_dir, group=Path(hc.sweep.dir).name if multirun else None,
                      interactive=not multirun and sys.stderr.isatty())
     except Exception as err:
-        bad = bad_input(err)
+        bad = config_error(err)
         # in a multirun, exiting would end the whole sweep: raised, the sweeper counts this job as failed
         # (the sweepers check every job first, so only what depends on the job's machine gets here)
         if bad is None or multirun or os.environ.get("HYDRA_FULL_ERROR") == "1":

@@ -20,7 +20,7 @@ from lstm_bench.models import SeqModel
 from lstm_bench.models.lstm import LSTM
 from tasks.adding import Adding
 from tasks.assoc_recall import AssocRecall
-from tasks.copy import Copy
+from tasks.copy_memory import Copy
 from tasks.multiplication import Multiplication
 from tasks.reber import Reber
 from tasks.selective_copy import SelectiveCopy

@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from hydra_plugins.lstm_bench_t50.search import MEASURE, TUNE, T50Search, run_search
+from hydra_plugins.lstm_bench_t50.search import TUNE, T50Search, run_search
 from lstm_bench.report.stats import fit_t50, wilson
 
 MULTIPLIERS = (1.0, 0.7, 0.4)  # the tuned values' T50s, relative to the best one's

@@ -1,6 +1,6 @@
 """The task contract. A task is data and its scoring, nothing else: torch only.
 
-Each task lives in its own file (`tasks/copy.py`, `tasks/adding.py`, ...) as one class
+Each task lives in its own file (`tasks/copy_memory.py`, `tasks/adding.py`, ...) as one class
 whose `batch(batch_size, seed, step, device, split)` is a pure function: the same
 arguments give the same tensors, built on the fly with vectorised torch ops.
 
@@ -34,7 +34,7 @@ and, with defaults in `Task` that most tasks keep:
                                 (the continual Reber stream: one stream of 10^5 symbols)
     test_batches(batch_size, seed, device, split=TEST)  {length: Batch}, every test set the loop
                                 evaluates; the first is the primary one (the metric result.json
-                                reports); by default one, at `task.test_length` (take_test_length;
+                                reports); by default one, at `task.test_length` (set_test_length;
                                 null: the training length) from `at_length`, a copy of the task at
                                 that length. Parity and mod_add add `task.test_lengths`, an entry each
     val_batch(batch_size, seed, device)  the validation set, which the solved rule reads (early
@@ -42,7 +42,8 @@ and, with defaults in `Task` that most tasks keep:
                                 VAL seeds (`generator`), the first entry of test_batches(split=VAL).
                                 An override of test_batch(es) passes `split` through to `batch`
 
-A task is checked once it is built (`Task.check_threshold`, run by the class itself): a threshold
+A task is checked once it is built (`Task.check_threshold`, run at the end of its __init__ by the hook in
+`Task.__init_subclass__`): a threshold
 that the memoryless predictor's metric already meets is refused with one line, since a run would
 be "solved" by a model that remembers nothing.
 
@@ -52,7 +53,8 @@ temporal_order): the model sees no padding before the step that is scored.
 """
 from __future__ import annotations
 
-from copy import copy as shallow_copy  # not `import copy`: the submodule tasks.copy takes that name
+import functools
+from copy import copy as shallow_copy
 from dataclasses import dataclass
 
 import torch
@@ -121,17 +123,25 @@ def up_to_scored(batch: Batch) -> torch.Tensor:
     return t <= last_true(batch.mask).unsqueeze(1)
 
 
-class CheckedTask(type):
-    """Builds a task, then holds it to the contract's rule on thresholds (Task.check_threshold)."""
-
-    def __call__(cls, *args, **kwargs):
-        task = super().__call__(*args, **kwargs)
-        task.check_threshold()
-        return task
-
-
-class Task(metaclass=CheckedTask):
+class Task:
     """Defaults shared by every task; a task file overrides what differs."""
+
+    def __init_subclass__(cls, **kwargs):
+        """The contract's rule on thresholds, held when a task is built: every task class's __init__ ends with
+        check_threshold, run once, by the __init__ of the class that was built (a subclass's super().__init__
+        does not run it early)."""
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:
+            return
+        init = cls.__init__
+
+        @functools.wraps(init)
+        def checked_init(self, *args, **kw):
+            init(self, *args, **kw)
+            if type(self).__init__ is checked_init:  # the outermost __init__: the task is whole
+                self.check_threshold()
+
+        cls.__init__ = checked_init
 
     name: str
     vocab_size: int | None = None
@@ -141,7 +151,7 @@ class Task(metaclass=CheckedTask):
     metric_name: str = "loss"
     lower_is_better: bool = False
     stateful: bool = False  # True: training carries the recurrent state from batch to batch
-    test_length: int | None = None  # the primary test's length (take_test_length); None: the training length
+    test_length: int | None = None  # the primary test's length (set_test_length); None: the training length
 
     def solved(self, metric: float) -> bool:
         return metric < self.threshold if self.lower_is_better else metric >= self.threshold
@@ -174,7 +184,7 @@ class Task(metaclass=CheckedTask):
     def test_batch(self, batch_size: int, seed: int, device="cpu", split: str = TEST) -> Batch:
         return self.batch(batch_size, seed, 0, device, split=split)
 
-    def take_test_length(self, test_length: int | None) -> None:
+    def set_test_length(self, test_length: int | None) -> None:
         """`task.test_length` for a task whose longer sequences keep everything its training ones hold (the
         markers, windows and symbols stay where they were; only the stretch to cross grows)."""
         require(test_length is None or (isinstance(test_length, int) and test_length >= self.length),

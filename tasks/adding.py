@@ -105,7 +105,7 @@ class Adding(Task):
                     "a fraction of test sequences in (0, 1] for style=hochreiter")
             require(0 < tolerance, "task.tolerance", tolerance, "a positive absolute error")
         self.length, self.threshold, self.style, self.tolerance = length, threshold, style, tolerance
-        self.take_test_length(test_length)
+        self.set_test_length(test_length)
         self.readout = "last" if style == "le" else "all"
         self.metric_name = "mse" if style == "le" else "seq_acc"
         self.lower_is_better = style == "le"

@@ -44,7 +44,7 @@ class Multiplication(Task):
         require(isinstance(length, int) and length >= 2, "task.length", length, "an integer >= 2 (one marker per half)")
         require(threshold > 0, "task.threshold", threshold, "a positive test MSE")
         self.length, self.threshold = length, threshold
-        self.take_test_length(test_length)
+        self.set_test_length(test_length)
 
     @property
     def chrono_tmax(self) -> float:

@@ -53,7 +53,7 @@ class SelectiveCopy(Task):
         require(isinstance(n_recall, int) and n_recall >= 1, "task.n_recall", n_recall, "a positive integer")
         require(0 < threshold <= 1, "task.threshold", threshold, "a recall accuracy in (0, 1]")
         self.length, self.n_symbols, self.n_recall, self.threshold = length, n_symbols, n_recall, threshold
-        self.take_test_length(test_length)
+        self.set_test_length(test_length)
         self.vocab_size = n_symbols + 2  # noise, symbols, marker
         self.n_out = n_symbols + 1  # class = symbol; class 0 (noise) is never a target
 

@@ -87,7 +87,7 @@ class TemporalOrder(Task):
                     f"windows inside 1..{length - 2} (E is step 0, B the last step of task.length={length})")
             require(k == 0 or windows[k - 1][1] < lo, "task.windows", windows, "disjoint windows in increasing order")
         self.length, self.n_relevant, self.windows, self.threshold = length, n_relevant, windows, threshold
-        self.take_test_length(test_length)  # longer tests keep the training windows
+        self.set_test_length(test_length)  # longer tests keep the training windows
         self.n_out = 2**n_relevant
 
     @property

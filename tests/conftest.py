@@ -17,6 +17,8 @@ if not torch.cuda.is_available():
 import pytest  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 
+from lstm_bench.models.wrapper import step_through  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # a run small enough for a test. The one copy: a test that needs
@@ -51,14 +53,10 @@ def read_result(run_dir: Path) -> dict:
 
 
 def unroll(rec, x: torch.Tensor) -> tuple[torch.Tensor, tuple, list[dict]]:
-    """A recurrence's per-step twin over a whole sequence: outputs (B, T, H), final state, gates per step."""
-    state = rec.init_state(x.shape[0], x.device, x.dtype)
-    outs, gates = [], []
-    for t in range(x.shape[1]):
-        state, g = rec.step(x[:, t], state)
-        outs.append(state[0])
-        gates.append(g)
-    return torch.stack(outs, 1), state, gates
+    """A recurrence's per-step twin over a whole sequence (the harness's own unroll): outputs (B, T, H), final
+    state, gates per step."""
+    hs, states, gates = step_through(rec, x)
+    return hs, states[-1], gates
 
 
 @pytest.fixture

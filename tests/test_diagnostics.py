@@ -24,7 +24,7 @@ from lstm_bench.train import run
 from tasks import TEST
 from tasks.adding import Adding
 from tasks.assoc_recall import AssocRecall
-from tasks.copy import Copy
+from tasks.copy_memory import Copy
 from tasks.multiplication import Multiplication
 from tasks.reber import Reber
 from tasks.reber_grammar import ReaderState, Symbol

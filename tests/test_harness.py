@@ -13,7 +13,7 @@ import torch
 from conftest import ROOT, TINY, compose_cfg, read_result, run_cli
 from lstm_bench.records import PACKAGES, read_jsonl, source_hash
 from lstm_bench.train import run
-from run import bad_input
+from lstm_bench.errors import config_error
 from tasks import TRAIN
 
 RESULT_KEYS = {"task", "model", "length", "seed", "status", "steps_to_solve", "steps", "test_loss", "test_metric",
@@ -235,7 +235,7 @@ def test_a_bad_wandb_mode_is_bad_input_and_nothing_is_written(tmp_path):
     cfg = compose_cfg(*[o for o in TINY if not o.startswith("logger")], "logger.mode=sideways")
     with pytest.raises(Exception) as err:
         run(cfg, tmp_path)
-    assert str(bad_input(err.value)) == "logger.mode='sideways' is not allowed: one of offline, online, disabled"
+    assert str(config_error(err.value)) == "logger.mode='sideways' is not allowed: one of offline, online, disabled"
     assert list(tmp_path.iterdir()) == []
 
 

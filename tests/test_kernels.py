@@ -694,7 +694,7 @@ def test_gpu_cuda_graph_matches_eager_and_repeats():
 def test_lstm_triton_loads_nn_lstm_state_dict():
     I, H, B, T = 5, 24, 3, 6
     torch.manual_seed(0)
-    ref = LSTM(I, H, forget_bias=1.0).double().to(DEVICE)
+    ref = LSTM(I, H, forget_bias_add=1.0).double().to(DEVICE)
     model = LSTMTriton(I, H).double().to(DEVICE)
     assert set(model.state_dict()) == set(ref.state_dict())
     model.load_state_dict(ref.state_dict())           # model=lstm's state dict

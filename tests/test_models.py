@@ -48,14 +48,14 @@ def test_step_twin_reproduces_forward(cls):
 
 
 @pytest.mark.parametrize("cls", [LSTM, LSTMCell], ids=lambda c: c.name)
-def test_forget_bias_moves_b_f_by_exactly_the_value(cls):
+def test_forget_bias_add_moves_b_f_by_exactly_the_value(cls):
     def biases(rec):
         return {n: p.detach().clone() for n, p in rec.named_parameters() if "bias" in n}
 
     torch.manual_seed(2)
     base = biases(cls(I, H))
     torch.manual_seed(2)
-    shifted = biases(cls(I, H, forget_bias=1.0))
+    shifted = biases(cls(I, H, forget_bias_add=1.0))
     b_ih = next(n for n in base if "bias_ih" in n)
     b_hh = next(n for n in base if "bias_hh" in n)
     b_f = lambda b: b[b_ih][H:2 * H] + b[b_hh][H:2 * H]  # nn.LSTM adds its two biases
@@ -67,7 +67,7 @@ def test_forget_bias_moves_b_f_by_exactly_the_value(cls):
     torch.testing.assert_close(shifted[b_hh], base[b_hh], rtol=0, atol=0)
     # and the gate the cell computes is sigma(b_f): with x = 0 and h = 0 only the bias speaks
     torch.manual_seed(2)
-    rec = cls(I, H, forget_bias=1.0)
+    rec = cls(I, H, forget_bias_add=1.0)
     _, gates = rec.step(torch.zeros(1, I), rec.init_state(1))
     torch.testing.assert_close(gates["f"][0], torch.sigmoid(b_f(shifted)))
 

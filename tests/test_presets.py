@@ -14,10 +14,10 @@ import itertools
 import hydra
 import pytest
 import torch
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from conftest import ROOT, compose_cfg
+from hydra_plugins.lstm_bench_sweeper.rounds import parse_overrides
 from lstm_bench.models.lstm_cell import VARIANTS
 from lstm_bench.train import build
 
@@ -69,7 +69,6 @@ EXPECTED = {
                  {"lstm_cell", *(f"lstm_cell-{v}" for v in VARIANTS if v != "vanilla"),
                   *(f"lstm_cell-{v}+peephole" for v in VARIANTS)}, {0, 1, 2}, {}),
 }
-PARSER = OverridesParser.create()
 pytestmark = pytest.mark.usefixtures("fake_fashion_mnist")  # task=seq_image builds without the real data
 
 
@@ -78,8 +77,8 @@ def sweep(preset: str) -> tuple[list[tuple[str, ...]], dict[tuple[str, bool], li
     """The preset's arms (each a tuple of group overrides) and its swept values ((key, +key?) -> typed values)."""
     params = compose_cfg(f"+experiment={preset}").hydra.sweeper.get("params") or {}
     groups, values = {}, {}
-    for key, spec in params.items():
-        o = PARSER.parse_override(f"{key}={spec}")
+    for o in parse_overrides(None, dict(params), []):  # as the sweepers parse them
+        key = o.get_key_element()
         if (CONF / o.key_or_group).is_dir():  # a config group: each choice composes differently
             choices = o.sweep_string_iterator() if o.is_sweep_override() else [o.get_value_element_as_str()]
             groups[key] = [f"{key}={c}" for c in choices]

@@ -15,7 +15,7 @@ from lstm_bench import report, train
 from lstm_bench.records import git_state, read_jsonl, reusable_result, source_files, source_hash, write_text
 
 SOURCES = {"run.py": "print('run')\n", "lstm_bench/__init__.py": "", "lstm_bench/train.py": "STEPS = 1\n",
-           "tasks/copy.py": "T = 5\n", "kernels/lstm/fused.py": "", "hydra_plugins/p/sweeper.py": "",
+           "tasks/copy_memory.py": "T = 5\n", "kernels/lstm/fused.py": "", "hydra_plugins/p/sweeper.py": "",
            "conf/config.yaml": "seed: 0\n", "conf/model/lstm.yaml": "hidden_size: 8\n"}
 OTHERS = {"README.md": "# x\n", "notes.txt": "", "tests/test_x.py": "", "lstm_bench/__pycache__/train.pyc": "",
           "conf/README.md": ""}

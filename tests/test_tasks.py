@@ -16,7 +16,7 @@ import lstm_bench.train as train
 from lstm_bench.models import SeqModel
 from lstm_bench.models.lstm import LSTM
 from lstm_bench.records import read_jsonl
-from run import bad_input
+from lstm_bench.errors import config_error
 from lstm_bench.errors import ConfigError
 from tasks import HELD_OUT_STEPS, TEST, TRAIN, VAL, generator
 from tasks import adding, assoc_recall, copy, multiplication, reber, selective_copy, temporal_order
@@ -510,7 +510,7 @@ def test_a_threshold_the_memoryless_predictor_meets_is_refused(name):
 def test_a_memoryless_threshold_stops_the_run_before_anything_is_written(tmp_path):
     with pytest.raises(Exception) as err:
         train.run(compose_cfg("logger=none", "task=adding", "task.threshold=2"), tmp_path)
-    assert str(bad_input(err.value)) == ("task.threshold=2 is not allowed: mse below 0.1667 (the memoryless baseline "
+    assert str(config_error(err.value)) == ("task.threshold=2 is not allowed: mse below 0.1667 (the memoryless baseline "
                                          "scores 0.1667 and would count as solved)")
     assert not list(tmp_path.iterdir())
 
@@ -531,7 +531,7 @@ def test_bad_option_through_the_harness(tmp_path):
     cfg = compose_cfg("logger=none", "task=assoc_recall", "task.n_keys=3")
     with pytest.raises(Exception) as err:
         train.run(cfg, tmp_path)
-    assert str(bad_input(err.value)).startswith("task.n_keys=3 is not allowed: at least task.n_pairs=8")
+    assert str(config_error(err.value)).startswith("task.n_keys=3 is not allowed: at least task.n_pairs=8")
 
 
 # ---------------------------------------------------------------------------- through the harness, tiny

@@ -12,7 +12,7 @@ from lstm_bench.records import read_jsonl
 from tasks import TEST
 from tasks.adding import Adding
 from tasks.assoc_recall import AssocRecall
-from tasks.copy import Copy
+from tasks.copy_memory import Copy
 from tasks.mod_add import ModAdd
 from tasks.multiplication import Multiplication
 from tasks.parity import Parity

@@ -28,7 +28,7 @@ def make(target: str, **kw):
 GENERATOR_SEEDS = {(0, 0, TEST): 4213034415, (0, 1, TRAIN): 151149761, (7, 0, TEST): 2799192570,
                    (7, 123, TRAIN): 177079733, (2**31 - 1, 2**31 - 1, TRAIN): 1399421094, (3, 5, TEST): 2869327307}
 BATCHES = [  # (task, kwargs, train step 1, train step 17, {test length: test batch}) at batch 8, seed 3
-    ("tasks.copy.Copy", {"length": 6}, "f91e1467b2554386", "c4ef307317c6f861",
+    ("tasks.copy_memory.Copy", {"length": 6}, "f91e1467b2554386", "c4ef307317c6f861",
      {6: "9553f9417cfa2b93"}),
     ("tasks.adding.Adding", {"length": 10}, "50f6f05d7f302c2f", "4ec060839ba10c67",
      {10: "1cb10d5d6ec34192"}),

@@ -189,7 +189,7 @@ def test_peephole_gates_by_letter_and_names():
     names = {LSTMCell(2, 3).name, LSTMCell(2, 3, variant="nfg").name, LSTMCell(2, 3, peephole=True).name,
              LSTMCell(2, 3, peephole="f").name, LSTMCell(2, 3, init="chrono", chrono_tmax=10).name,
              LSTMCell(2, 3, variant="cifg", init="forget_bias").name, LSTM(2, 3).name,
-             LSTM(2, 3, init="chrono", chrono_tmax=10).name, LSTM(2, 3, forget_bias=0.5).name,
+             LSTM(2, 3, init="chrono", chrono_tmax=10).name, LSTM(2, 3, forget_bias_add=0.5).name,
              LSTM(2, 3, init="forget_bias", forget_bias=2.0).name}
     assert names == {"lstm_cell", "lstm_cell-nfg", "lstm_cell-vanilla+peephole", "lstm_cell-vanilla+peephole_f",
                      "lstm_cell+chrono", "lstm_cell-cifg+forget_bias", "lstm", "lstm+chrono",
@@ -301,6 +301,10 @@ def test_carried_state_continues_the_sequence_and_truncates_its_gradient(variant
     ({"variant": "nfg", "init": "chrono", "chrono_tmax": 10}, "model.init", "it has no forget gate"),
     ({"init": "chrono"}, "model.chrono_tmax", "T_max > 2"),
     ({"init": "chrono", "chrono_tmax": 10, "forget_bias": 1.0}, "model.forget_bias", "null with model.init=chrono"),
+    # issue 24: one key, one meaning. A config from before the split (forget_bias added under init=default) is refused
+    # in one line that says what to write instead
+    ({"forget_bias": 0.5}, "model.forget_bias", "write model.forget_bias_add=0.5"),
+    ({"init": "forget_bias", "forget_bias_add": 1.0}, "model.forget_bias_add", "with model.init=default only"),
 ])
 def test_bad_options_are_one_line_config_errors(kwargs, key, allowed):
     with pytest.raises(ConfigError) as err:

@@ -10,7 +10,7 @@ from typing import Callable, List, Optional, Sequence
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import DictConfig
 
-from lstm_bench.errors import ConfigError
+from lstm_bench.errors import config_error
 
 BAD_INPUT = 2  # run.py's exit status for bad input: a refused sweep is bad input too
 CRASHED = 1
@@ -25,13 +25,8 @@ def one_line(text: str) -> str:
 def describe(err: BaseException) -> str:
     """One line for what stopped a job: the ConfigError behind `err` if there is one (hydra.utils.instantiate
     wraps what it calls, and its message is the one line naming the key), else `err` itself."""
-    seen, cause = set(), err
-    while cause is not None and id(cause) not in seen:
-        if isinstance(cause, ConfigError):
-            return str(cause)
-        seen.add(id(cause))
-        cause = cause.__cause__ or cause.__context__
-    return one_line(f"{type(err).__name__}: {err}")
+    bad = config_error(err)
+    return str(bad) if bad is not None else one_line(f"{type(err).__name__}: {err}")
 
 
 def job_problem(cfg: DictConfig) -> Optional[str]:

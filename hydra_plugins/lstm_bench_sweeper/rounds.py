@@ -24,10 +24,12 @@ from hydra_plugins.lstm_bench_sweeper.checks import CheckedSweep, failure
 from lstm_bench.records import write_json
 
 
-def parse_overrides(hydra_context: HydraContext, params: Optional[Dict[str, str]], arguments: Sequence[str]):
+def parse_overrides(hydra_context: Optional[HydraContext], params: Optional[Dict[str, str]], arguments: Sequence[str]):
     """A sweep's overrides as Hydra parses them: the preset's `hydra.sweeper.params` first, then the command
-    line's (a later override of a key replaces an earlier one)."""
-    parser = OverridesParser.create(config_loader=hydra_context.config_loader)
+    line's (a later override of a key replaces an earlier one). The one parse of every sweeper (and of the tests
+    that check what a preset sweeps); without a context, sweep functions that need the config loader are not
+    available (glob)."""
+    parser = OverridesParser.create(config_loader=hydra_context.config_loader if hydra_context else None)
     return parser.parse_overrides([f"{k}={v}" for k, v in (params or {}).items()] + list(arguments))
 
 

@@ -13,10 +13,10 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_store import ConfigStore
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from hydra_plugins.lstm_bench_sweeper.checks import CheckedSweep, failure
+from hydra_plugins.lstm_bench_sweeper.rounds import parse_overrides
 
 
 @dataclass
@@ -40,9 +40,7 @@ class LstmBenchSweeper(CheckedSweep, BasicSweeper):
     def batches(self, arguments: List[str]) -> List[List[List[str]]]:
         """The sweep's batches of jobs, each job a list of overrides: the presets' params, then the command line."""
         assert self.hydra_context is not None
-        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        return self.split_arguments(parser.parse_overrides(self._parse_config() + list(arguments)),
-                                    self.max_batch_size)
+        return self.split_arguments(parse_overrides(self.hydra_context, self.params, arguments), self.max_batch_size)
 
     def planned_jobs(self, arguments: List[str]) -> List[List[str]]:
         """Every job of the sweep, in launch order."""

@@ -24,7 +24,7 @@ procedure's interval holds a known T50.
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 from lstm_bench.report.stats import T50, Posterior, _U, fit_t50
 

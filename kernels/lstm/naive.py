@@ -14,7 +14,9 @@ gate is written out exactly as in the textbook:
     h_t = o_t * tanh(c_t)
 
 It is slow on purpose (8 small GEMMs per step) and differentiable through
-plain autograd, which is what makes it a trustworthy reference.
+plain autograd, which is what makes it a trustworthy reference. The harness writes
+the same step again in lstm_bench/models/lstm_cell.py (lstm_step, its own ground
+truth): on purpose, since kernels/ imports no harness code; both are held to nn.LSTM.
 """
 
 import torch

@@ -71,9 +71,9 @@ import math
 from lstm_bench.claims.means import GradDecay, MeanBound
 from lstm_bench.claims.select import Selector, plain
 from lstm_bench.claims.verdict import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, VERDICTS, Criterion, Verdict, combine,
-                                       number, rate, short, threshold)
+                                       required_number, runs_missing)
 from lstm_bench.errors import ConfigError, require
-from lstm_bench.report.stats import quartiles, wilson
+from lstm_bench.report.stats import finite, quartiles, solve_rate_text, wilson
 
 __all__ = ["All", "BeatsBaseline", "CompareRates", "CompareSteps", "Criterion", "GradDecay", "INCONCLUSIVE",
            "MeanBound", "NOT_REPRODUCED", "REPRODUCED", "SolveCounts", "VERDICTS", "Verdict", "combine", "quartiles"]
@@ -101,7 +101,7 @@ class SolveCounts(Criterion):
     def hit(self, run) -> bool:
         if self.below is None:
             return run.solved
-        v = number(run.result.get("loss_vs_baseline"))
+        v = finite(run.result.get("loss_vs_baseline"))
         return v is not None and v < self.below
 
     def judge(self, runs, root):
@@ -111,7 +111,7 @@ class SolveCounts(Criterion):
             m, n = len(picked), sel.of
             k = sum(self.hit(r) for r in picked)
             what = "" if self.below is None else f" under {self.below:g}x baseline"
-            cells.append(f"{sel.label} {rate(k, m)}{what}{short(sel, m)}")
+            cells.append(f"{sel.label} {solve_rate_text(k, m)}{what}{runs_missing(sel, m)}")
             rule = " and ".join(([f">= {at_least}"] if at_least is not None else [])
                                 + ([f"<= {at_most}"] if at_most is not None else [])) + f" of {n}"
             if m >= n:
@@ -130,14 +130,14 @@ class SolveCounts(Criterion):
 class BeatsBaseline(SolveCounts):
     def __init__(self, rules, below: float = 1.0):
         super().__init__(rules)
-        self.below = threshold(below, "below")
+        self.below = required_number(below, "below")
 
 
 class CompareRates(Criterion):
     def __init__(self, better, worse, margin: float = 0.0):
         self.better, _ = Selector.parse(better, "better")
         self.worse, _ = Selector.parse(worse, "worse")
-        self.margin = threshold(margin, "margin")
+        self.margin = required_number(margin, "margin")
 
     def arms(self) -> list[Selector]:
         return [self.better, self.worse]
@@ -147,7 +147,7 @@ class CompareRates(Criterion):
         for sel in self.arms():
             picked = sel.pick(runs)
             counts.append((sum(r.solved for r in picked), len(picked)))
-        cells = ", ".join(f"{sel.label} {rate(k, m)}{short(sel, m)}" for sel, (k, m) in zip(self.arms(), counts))
+        cells = ", ".join(f"{sel.label} {solve_rate_text(k, m)}{runs_missing(sel, m)}" for sel, (k, m) in zip(self.arms(), counts))
         few = [sel.label for sel, (_, m) in zip(self.arms(), counts) if m < sel.of]
         if few:
             return INCONCLUSIVE, cells, f"too few finished runs: {', '.join(few)}"
@@ -168,7 +168,7 @@ class CompareSteps(Criterion):
     def __init__(self, faster, slower, factor: float = 1.0):
         self.faster, _ = Selector.parse(faster, "faster")
         self.slower, _ = Selector.parse(slower, "slower")
-        self.factor = threshold(factor, "factor")
+        self.factor = required_number(factor, "factor")
         require(self.factor > 0, "factor", factor, "a number > 0")
 
     def arms(self) -> list[Selector]:
@@ -181,12 +181,12 @@ class CompareSteps(Criterion):
             if len(picked) < sel.of:
                 few.append(sel.label)
             if not picked:
-                cells.append(f"{sel.label} no finished run{short(sel, 0)}")
+                cells.append(f"{sel.label} no finished run{runs_missing(sel, 0)}")
                 continue
             m = quartiles(r.steps_to_solve for r in picked)
             qs.append((m.q1, m.q3))
             cells.append(f"{sel.label} {_steps(m.median)} [{_steps(m.q1)}, {_steps(m.q3)}] "
-                         f"({sum(r.solved for r in picked)}/{len(picked)} solved){short(sel, len(picked))}")
+                         f"({sum(r.solved for r in picked)}/{len(picked)} solved){runs_missing(sel, len(picked))}")
         cells = ", ".join(cells)
         if few:
             return INCONCLUSIVE, cells, f"too few finished runs: {', '.join(few)}"

@@ -7,9 +7,10 @@ from pathlib import Path
 from scipy.stats import t as student_t
 
 from lstm_bench.claims.select import Selector, lookup
-from lstm_bench.claims.verdict import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Criterion, number, short, threshold
+from lstm_bench.claims.verdict import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Criterion, required_number, runs_missing
 from lstm_bench.errors import require
 from lstm_bench.records import read_jsonl
+from lstm_bench.report.stats import finite
 
 def first_probe(run, root: Path | None, key: str) -> float | None:
     """`key` in the first diagnostics.jsonl record that holds it (the fresh model's probe)."""
@@ -21,7 +22,7 @@ def first_probe(run, root: Path | None, key: str) -> float | None:
         return None
     for row in rows:
         if isinstance(row, dict) and key in row:
-            return number(row[key])
+            return finite(row[key])
     return None
 
 
@@ -34,10 +35,10 @@ class MeanBound(Criterion):
         require(isinstance(key, str) and key, "key", key, "the name of a number in result.json")
         require((below is None) != (above is None), "below/above", (below, above), "exactly one of below and above")
         require(probe in self.PROBES, "probe", probe, "last (result.json) or first (the first diagnostics record)")
-        require(number(confidence) is not None and 0 < confidence < 1, "confidence", confidence, "in (0, 1)")
+        require(finite(confidence) is not None and 0 < confidence < 1, "confidence", confidence, "in (0, 1)")
         self.key, self.probe, self.confidence = key, probe, float(confidence)
-        self.below = None if below is None else threshold(below, "below")
-        self.above = None if above is None else threshold(above, "above")
+        self.below = None if below is None else required_number(below, "below")
+        self.above = None if above is None else required_number(above, "above")
 
     def arms(self) -> list[Selector]:
         return [self.arm]
@@ -48,7 +49,7 @@ class MeanBound(Criterion):
         if self.key == "steps_to_solve":  # a time to an event: censored where the test says it did not happen
             return run.steps_to_solve
         v = lookup(run.result, self.key)  # a dotted key reads into result.json: test_metric_by_length.64
-        return number(v) if not isinstance(v, dict) else None
+        return finite(v) if not isinstance(v, dict) else None
 
     def interval(self, values: list[float], stopped: list[float] | None = None) -> tuple[float, float, float]:
         """mean, and the t interval mean ± t_{(1+c)/2, n-1}·s/√n ((-inf, inf) for one value). Infinite (censored)
@@ -74,13 +75,13 @@ class MeanBound(Criterion):
         if not n:
             return INCONCLUSIVE, f"{self.arm.label} {self.what()}: none recorded (0 of {self.arm.of} runs)", \
                 "no run records the value"
-        stopped = [number(r.result.get("steps")) or 0.0 for _, r in found]
+        stopped = [finite(r.result.get("steps")) or 0.0 for _, r in found]
         mean, lo, hi = self.interval(values, stopped)
         censored = sum(math.isinf(v) for v in values)
         at_least = sum(s if math.isinf(v) else v for v, s in zip(values, stopped)) / n  # each censored run at its stop
         shown = f"> {at_least:.3g}" if math.isinf(mean) else f"{mean:.3g}"
         cell = (f"{self.arm.label} {self.what()} {shown} [{lo:.3g}, {hi:.3g}] (n={n}"
-                + (f", {censored} unsolved" if censored else "") + ")" + short(self.arm, n))
+                + (f", {censored} unsolved" if censored else "") + ")" + runs_missing(self.arm, n))
         if n < self.arm.of:
             return INCONCLUSIVE, cell, f"{n} of {self.arm.of} runs record {self.key}"
         ci = f"{self.confidence:.0%} interval [{lo:.3g}, {hi:.3g}]"

@@ -1,13 +1,12 @@
 """A claim's verdict, and what every criterion shares: the arms it counts and the rule that combines verdicts."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from lstm_bench.claims.select import Selector
 from lstm_bench.errors import require
-from lstm_bench.report.stats import wilson
+from lstm_bench.report.stats import finite
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
@@ -30,21 +29,14 @@ def combine(verdicts) -> str:
     return REPRODUCED if verdicts and all(v == REPRODUCED for v in verdicts) else INCONCLUSIVE
 
 
-def number(v) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
-
-
-def threshold(v, key: str) -> float:
-    require(number(v) is not None, key, v, "a finite number")
+def required_number(v, key: str) -> float:
+    """A criterion's numeric kwarg (a threshold, a margin, a factor), checked: one ConfigError line unless finite."""
+    require(finite(v) is not None, key, v, "a finite number")
     return float(v)
 
 
-def rate(k: int, m: int) -> str:
-    lo, hi = wilson(k, m)
-    return f"{k}/{m} [{lo:.2f}, {hi:.2f}]"
-
-
-def short(sel: Selector, m: int) -> str:
+def runs_missing(sel: Selector, m: int) -> str:
+    """The suffix a measured cell gets when an arm has fewer finished runs than it expects: ` (3 of 5 runs)`."""
     return f" ({m} of {sel.of} runs)" if m < sel.of else ""
 
 

@@ -15,7 +15,7 @@ from torch.nn.utils.parametrizations import _Orthogonal, _OrthMaps  # private: w
 
 from lstm_bench.errors import ConfigError, require
 
-SMALLEST_SEARCHED = 1024  # a model that refuses every hidden size up to this one refuses them all
+LARGEST_H_PROBED = 1024  # the smallest H a model accepts is looked for up to here: refusing all of them, it refuses every H
 
 
 def read_by_map(p: parametrize.ParametrizationList) -> int | None:
@@ -82,7 +82,7 @@ def largest_hidden_size(budget: int, make: Callable[[int], nn.Module]) -> int:
             h -= 1
         return h, (n if h > 0 else None)
 
-    smallest = next((h for h in range(1, SMALLEST_SEARCHED + 1) if recurrence_params(make, h) is not None), None)
+    smallest = next((h for h in range(1, LARGEST_H_PROBED + 1) if recurrence_params(make, h) is not None), None)
     if smallest is None:
         make(1)  # raises the model's own one-line reason
         raise AssertionError("a hidden size the model refuses on the meta device only")

@@ -22,6 +22,20 @@ matrices, two biases that add), so nn.LSTM's weights give the same outputs here.
 A removed gate has no weights: the matrices hold only the blocks the cell computes, in the
 order i, f, g, o. `model.peephole` lets the gates see the belt (Gers & Schmidhuber 2000):
 i and f add p * c_{t-1} to their pre-activation, o adds p * c_t (p a vector per gate).
+
+Two implementations of one cell: `LSTMCell.step` (cell_update, autograd, the textbook form) is the ground
+truth; `forward` runs lstm_cell_seq.GateSequence, a whole-sequence autograd.Function that the tests hold to
+`step` (outputs, states, gradients, every variant). kernels/lstm/naive.py writes the same vanilla step again
+on purpose: kernels/ must not import the harness, and its tests hold it to nn.LSTM.
+
+Adding a variant:
+1. a field of Variant (or a value of one) that says what it changes, and its entry in VARIANTS;
+2. cell_update: the step with that change (the ground truth; a gate it removes comes back as None);
+3. lstm_cell_seq: Plan.of carries the field; forward_steps computes it in the loop; factors gives the
+   backward's factors for it (Factors: ∂h/∂z_o, ∂h/∂c, ∂c/∂z, ∂c/∂c_prev); HiddenFrom, if it changes how
+   h comes from c;
+4. tests/test_variants.py: its equations by hand on one step, the sequence against `step`, a float64
+   gradcheck, and the result's name.
 """
 import math
 from collections.abc import Sequence
@@ -104,7 +118,9 @@ def preactivations(x_t, h, w_ih, w_hh, b_ih, b_hh) -> torch.Tensor:
 
 
 def lstm_step(x_t, h, c, w_ih, w_hh, b_ih, b_hh):
-    """One vanilla step, as the lecture writes it: h_t, c_t and the gates dict."""
+    """One vanilla step, as the lecture writes it: h_t, c_t and the gates dict. The harness's ground truth for the
+    LSTM step; kernels/lstm/naive.py's lstm_cell_naive is the same equations again, on purpose (kernels/ imports
+    no harness code), held to nn.LSTM by the kernel tests."""
     z = preactivations(x_t, h, w_ih, w_hh, b_ih, b_hh)  # (B, 4H)
     h, c, gates = cell_update(VANILLA, z, c, {})
     return h, c, gates_dict(gates, h)
@@ -121,7 +137,7 @@ class LSTMCell(nn.Module):
     name = "lstm_cell"
 
     def __init__(self, input_size: int, hidden_size: int = 128, variant: str = "vanilla", peephole=False,
-                 init: str = "default", forget_bias=None, chrono_tmax=None):
+                 init: str = "default", forget_bias=None, chrono_tmax=None, forget_bias_add=None):
         super().__init__()
         require(variant in VARIANTS, "model.variant", variant, "one of " + ", ".join(VARIANTS))
         v = self.variant = VARIANTS[variant]
@@ -141,13 +157,13 @@ class LSTMCell(nn.Module):
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
         init_gate_biases(self.bias_ih_l0, self.bias_hh_l0, v.rows, v.forget_gate == "coupled", init, forget_bias,
-                         chrono_tmax, variant)
+                         chrono_tmax, variant, forget_bias_add)
         self.prev_gates = v.sigmoid_gates if v.gate_recurrence else ""  # what the state carries besides h, c
         self.plan = Plan.of(v, peep_gates, H)
         # the result's name: lstm_cell (the plain cell), lstm_cell-nfg, lstm_cell-vanilla+peephole, lstm_cell+chrono
         cell = "" if not peep_gates else "+peephole" if peep_gates == v.sigmoid_gates else f"+peephole_{peep_gates}"
         cell = f"-{variant}{cell}" if cell or variant != "vanilla" else ""
-        self.name = type(self).name + cell + init_name(init, forget_bias)
+        self.name = type(self).name + cell + init_name(init, forget_bias, forget_bias_add)
 
     def _peephole_gates(self, peephole, variant: str) -> str:
         """model.peephole: true (every gate the variant keeps), false, or the gates by letter ('fo', [f, o])."""

@@ -39,13 +39,18 @@ class SeqModel(nn.Module):
         """forward() through the per-step twin, keeping what fused kernels hide: every state and
         gate. The diagnostics differentiate the loss with respect to these states.
         Returns out (as forward), states (T state tuples) and gates (T dicts of (B, H))."""
-        e = self.encoder(x)  # (B, T, E)
-        B = e.shape[0]
-        state = self.recurrence.init_state(B, e.device, e.dtype)
-        states, gates = [], []
-        for x_t in e.unbind(dim=1):  # not e[:, t]: its backward would fill a zero (B, T, E) per step
-            state, g = self.recurrence.step(x_t, state)
-            states.append(state)
-            gates.append(g)
-        hs = torch.stack([s[0] for s in states], dim=1)  # (B, T, H)
+        hs, states, gates = step_through(self.recurrence, self.encoder(x))
         return self.read(hs), states, gates
+
+
+def step_through(recurrence: nn.Module, e: torch.Tensor) -> tuple[torch.Tensor, list, list[dict]]:
+    """A recurrence's per-step twin over a whole (B, T, E) input from the zero state: hs (B, T, H), the T states
+    and the T dicts of gate values. The one step-by-step unroll (the diagnostics' and the twin tests')."""
+    B = e.shape[0]
+    state = recurrence.init_state(B, e.device, e.dtype)
+    states, gates = [], []
+    for x_t in e.unbind(dim=1):  # not e[:, t]: its backward would fill a zero (B, T, E) per step
+        state, g = recurrence.step(x_t, state)
+        states.append(state)
+        gates.append(g)
+    return torch.stack([s[0] for s in states], dim=1), states, gates  # hs (B, T, H)

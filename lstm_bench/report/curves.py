@@ -26,7 +26,8 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import LogLocator, NullFormatter
 
 from lstm_bench.figures import BAND_ALPHA, BASELINE, LEGEND_SIZE, model_handle, model_style, panels
-from lstm_bench.report.stats import quartiles
+from lstm_bench.records import Status
+from lstm_bench.report.stats import finite, quartiles
 from lstm_bench.report.tables import Row
 
 MARKS = 6  # markers per curve: enough to tell the models apart, few enough to read the line
@@ -48,10 +49,6 @@ def read_rows(path: Path) -> list[dict]:
     except OSError:
         return []
     return rows
-
-
-def _number(v) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
 def at_one_length(found: dict) -> dict:
@@ -82,7 +79,7 @@ def marks(n_points: int, i: int, n_series: int) -> tuple[int, int]:
 
 def _log10(v) -> float:
     # the diagnostics floor an underflowed norm at float64's smallest normal number
-    v = _number(v)
+    v = finite(v)
     return math.nan if v is None else math.log10(max(v, sys.float_info.min))
 
 
@@ -130,7 +127,7 @@ def grad_through_time(rows: list[Row], root: Path) -> Figure | None:
 
 def _curve(metrics: list[dict], key: str) -> list[tuple[int, float]]:
     return [(int(m["step"]), v) for m in metrics if isinstance(m.get("step"), int)
-            for v in [_number(m.get(key))] if v is not None]
+            for v in [finite(m.get(key))] if v is not None]
 
 
 def _median_band(curves: list[tuple[list[tuple[int, float]], bool]]):
@@ -187,14 +184,14 @@ def learning_curves(rows: list[Row], root: Path) -> Figure | None:
             for result, metrics in runs:
                 name = result.get("metric_name") or "metric"
                 names.add(name)
-                stopped = result.get("status") == "solved"
+                stopped = result.get("status") == Status.SOLVED
                 for what, column in (("metric", name), ("loss", "loss")):
                     key, fell_back = _split_key(metrics, column)
                     fell[what].append(fell_back)
                     carry[what].append((_curve(metrics, key), stopped))
                 for what, key in (("metric", "baseline_metric"), ("loss", "baseline_loss")):
-                    if _number(result.get(key)) is not None:
-                        baselines[what].add(_number(result[key]))
+                    if finite(result.get(key)) is not None:
+                        baselines[what].add(finite(result[key]))
             for a, what in ((top, "metric"), (bottom, "loss")):
                 band = _median_band([c for c in carry[what] if c[0]])
                 if band:
@@ -219,7 +216,7 @@ def timescales(f_units) -> list[float]:
     """τ = −1/ln f per unit; inf where f is 1 (a unit that never forgets), 0 where f is 0."""
     out = []
     for f in f_units:
-        f = _number(f)
+        f = finite(f)
         if f is not None:
             out.append(math.inf if f >= 1 else 0.0 if f <= 0 else -1.0 / math.log(f))
     return out

@@ -6,7 +6,7 @@ import json
 from collections import defaultdict
 
 from lstm_bench.report.load import Run
-from lstm_bench.report.stats import T50_INTERVAL, fmt_length, ratio
+from lstm_bench.report.stats import T50_INTERVAL, fmt_length, ratio, solve_rate_text
 from lstm_bench.report.tables import FrontierTable, Results, SearchRow
 
 
@@ -47,8 +47,7 @@ def conditions(res: Results, task: str, t50: bool = False) -> str:
     else:
         parts.append("no tuning")
     parts.append(_seeds(res, task))
-    old = sum(1 for r in runs if not isinstance(r.result.get("solved_test"), bool)
-              and r.result["status"] in ("solved", "unsolved"))
+    old = sum(r.counted_by_status for r in runs)
     if old:
         parts.append(f"{old} of {len(runs)} runs without a test verdict counted by status")
     return "(" + ", ".join(parts) + ")"
@@ -61,8 +60,7 @@ def results_lines(res: Results) -> list[str]:
         by_length = defaultdict(list)
         for row in res.rows:
             if row.task == task:
-                lo, hi = row.solve_ci
-                by_length[row.length].append(f"{row.label} {row.n_solved}/{len(row.runs)} [{lo:.2f}, {hi:.2f}]")
+                by_length[row.length].append(f"{row.label} {solve_rate_text(row.n_solved, len(row.runs))}")
         lines.append(f"{task}, solved on test [95% CI]: "
                      + "; ".join(f"T={L} " + ", ".join(cells) for L, cells in sorted(by_length.items()))
                      + " " + conditions(res, task))

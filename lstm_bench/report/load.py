@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from lstm_bench.records import read_json, read_result
+from lstm_bench.records import EVALUATED, Status, read_json, read_result
 
 SKIP_DIRS = {".hydra", "wandb", ".submitit", "report", "__pycache__"}
 VERSION_KEYS = ("python", "torch", "hydra-core", "omegaconf", "numpy", "wandb", "triton")
@@ -42,7 +42,13 @@ class Run:
         """What the tables count as a solve: the test-set verdict (`solved_test`) where the record has one;
         a record from before the validation split has only its status, which its test numbers decided."""
         verdict = self.result.get("solved_test")
-        return verdict if isinstance(verdict, bool) else self.result["status"] == "solved"
+        return verdict if isinstance(verdict, bool) else self.result["status"] == Status.SOLVED
+
+    @property
+    def counted_by_status(self) -> bool:
+        """A finished record from before the validation split: no solved_test, so its status (which the test set
+        decided then) is what counts."""
+        return not isinstance(self.result.get("solved_test"), bool) and self.result["status"] in EVALUATED
 
     @property
     def steps_to_solve(self) -> float:
@@ -157,8 +163,7 @@ def _input_notes(runs: list[Run], incomplete: list[str]) -> list[str]:
         shown = ", ".join(incomplete[:5]) + (f" and {len(incomplete) - 5} more" if len(incomplete) > 5 else "")
         notes.append(f"{len(incomplete)} run director{'y has' if len(incomplete) == 1 else 'ies have'} "
                      f"no result.json (still running, or killed): {shown}")
-    old = sum(1 for r in runs if not isinstance(r.result.get("solved_test"), bool)
-              and r.result["status"] in ("solved", "unsolved"))
+    old = sum(r.counted_by_status for r in runs)
     if old:
         notes.append(f"{old} run(s) record no solved_test (made before the validation split): they count as solved "
                      "by their status, which the test set decided")

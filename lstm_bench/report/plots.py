@@ -36,7 +36,7 @@ from lstm_bench.figures import (BAND_ALPHA, FAINT_ALPHA, LEGEND_SIZE, PANEL, dod
                                 panels, save_all)
 from lstm_bench.report import curves
 from lstm_bench.report.stats import T50, T50_INTERVAL
-from lstm_bench.report.tables import LengthTable, Results, Row, Tables, fits, setting_text
+from lstm_bench.report.tables import LengthTable, Row, Tables, fits, setting_text
 
 DODGE = 0.3  # the models' points at one T spread over this share of the narrowest gap between lengths...
 DODGE_MAX = 0.08  # ...and over at most this many decades (a single length has no gap)

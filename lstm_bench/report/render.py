@@ -17,7 +17,8 @@ from pathlib import Path
 from lstm_bench.records import Status, write_json, write_text
 from lstm_bench.report.findings import bracket_text, results_lines, search_lines, t50_lines
 from lstm_bench.report.load import ReportError, Sweep
-from lstm_bench.report.stats import T50, T50_INTERVAL, T50_MODEL, MedianIQR, fmt_length
+from lstm_bench.report.stats import T50, T50_INTERVAL, T50_MODEL, MedianIQR, solve_rate_text
+from lstm_bench.report.tune import RULE
 from lstm_bench.report.tables import (OTHER_OUTCOMES, STATS, FrontierTable, LengthTable, Results, SearchRow, Stat,
                                       Tables, build)
 
@@ -87,10 +88,8 @@ def results_cells(res: Results) -> tuple[list[str], list[list[str]]]:
     for row in res.rows:
         other = ", ".join(f"{row.outcomes[s]} {s}" for s in sorted(row.outcomes) if s not in (Status.SOLVED,
                                                                                                Status.UNSOLVED))
-        lo, hi = row.solve_ci
         rows.append([row.model, row.task, str(row.length), *row.setting, *row.chosen,
-                     *[_values(row.capacity(k)) for k in res.capacity],
-                     f"{row.n_solved}/{len(row.runs)} [{lo:.2f}, {hi:.2f}]", _median_cell(row.steps, row.n_solved),
+                     *[_values(row.capacity(k)) for k in res.capacity], solve_rate_text(row.n_solved, len(row.runs)), _median_cell(row.steps, row.n_solved),
                      *[_cell(row.stats[k], COLUMNS[k][1]) for k in stats], other or DASH])
     return header, rows
 
@@ -202,9 +201,8 @@ def _notes(res: Results) -> list[str]:
                      + ": one row per value, in the columns after T")
     if res.tuned:
         counts = sorted({row.candidates for row in res.rows})
-        notes.append(f"--tune {', '.join(res.tuned)}: per (model, task, T), of {'-'.join(map(str, counts))} values, the "
-                     "one whose runs had the highest validation solve rate, then the fewest median steps to solve, "
-                     "then the lowest mean validation loss, then the smaller value; the row shows its test numbers")
+        notes.append(f"--tune {', '.join(res.tuned)}: per (model, task, T), of {'-'.join(map(str, counts))} values, "
+                     f"{RULE}; the row shows its test numbers")
         old = sum(1 for row in res.rows for r in row.runs if "val_loss" not in r.result)
         if old:
             notes.append(f"{old} chosen run(s) record no validation numbers (made before the validation split): "

@@ -15,12 +15,24 @@ from scipy.special import log_expit
 from scipy.stats import binomtest
 
 
+def finite(v) -> float | None:
+    """A record's number as a float where it is a finite number (not a bool), else None: the one reading of a
+    number from result.json, metrics.jsonl and the like."""
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
 def wilson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """The Wilson score interval of a proportion k/n; (0, 1) when there are no trials (nothing is known)."""
     if n <= 0:
         return 0.0, 1.0
     ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
     return float(ci.low), float(ci.high)
+
+
+def solve_rate_text(k: int, n: int) -> str:
+    """`3/5 [0.23, 0.88]`: k of n with the 95% Wilson interval, the one way every table and verdict writes it."""
+    lo, hi = wilson(k, n)
+    return f"{k}/{n} [{lo:.2f}, {hi:.2f}]"
 
 
 class MedianIQR(NamedTuple):

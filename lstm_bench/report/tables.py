@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from lstm_bench.records import EVALUATED, Status
 from lstm_bench.report.load import ReportError, Run, Sweep, provenance
-from lstm_bench.report.stats import T50, MedianIQR, fit_t50, quartiles, wilson
+from lstm_bench.report.stats import T50, MedianIQR, finite, fit_t50, quartiles, wilson
 from lstm_bench.report.tune import choose, unswept
 
 # what does not make two runs different experiments: the seed is averaged over, the rest is bookkeeping.
@@ -57,8 +57,7 @@ def _value(result: dict, key: str) -> float | None:
     gate that never forgets writes null with KEY_infinite), else None."""
     if result.get(f"{key}_infinite") is True:
         return math.inf
-    v = result.get(key)
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+    return finite(result.get(key))
 
 
 def _stat(runs: list[Run], key: str) -> Stat:

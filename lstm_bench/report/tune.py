@@ -1,9 +1,9 @@
 """--tune KEY: per (model, task, T), keep the value of a swept key whose runs did best on validation.
 
-The rule, in order: the highest validation solve rate (the share of runs whose status is "solved", which the
-validation split decides), then the fewest median steps to solve, then the lowest mean final validation loss
-(`val_loss`), then the smaller value. Only validation numbers choose; the tables then show the chosen runs'
-test numbers.
+The rule (RULE, which the report's note prints): the highest validation solve rate (the share of runs whose
+status is "solved", which the validation split decides), then the fewest median steps to solve, then the lowest
+mean final validation loss (`val_loss`; a run without one, diverged or crashed, counts as infinite), then the
+smaller value. Only validation numbers choose; the tables then show the chosen runs' test numbers.
 """
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ import math
 import statistics
 
 from lstm_bench.records import Status
+from lstm_bench.report.stats import finite
+
+RULE = ("the one whose runs had the highest validation solve rate, then the fewest median steps to solve, then the "
+        "lowest mean validation loss (a run without one counting as infinite), then the smaller value")
 
 
 def _value_order(text: str) -> tuple:
@@ -22,18 +26,15 @@ def _value_order(text: str) -> tuple:
     return 1, 0.0, text
 
 
-def _finite(xs) -> list[float]:
-    return [float(x) for x in xs if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)]
-
-
 def validation_score(runs) -> tuple:
     """The rule's key (smaller is better) for one value's runs: (−validation solve rate, median steps to
     solve, mean final validation loss). A run without a final validation loss (diverged, crashed) counts as an
     infinite loss, so a value with one ranks below every value whose runs all have finite ones."""
     rate = sum(r.result["status"] == Status.SOLVED for r in runs) / len(runs)
-    steps = _finite(r.result.get("steps_to_solve") for r in runs if r.result["status"] == Status.SOLVED)
-    losses = [_finite([r.result.get("val_loss")]) for r in runs]
-    loss = statistics.fmean(v[0] for v in losses) if all(losses) else math.inf
+    steps = [v for r in runs if r.result["status"] == Status.SOLVED and (v := finite(r.result.get("steps_to_solve")))
+             is not None]
+    losses = [finite(r.result.get("val_loss")) for r in runs]
+    loss = statistics.fmean(losses) if None not in losses else math.inf
     return (-rate, statistics.median(steps) if steps else math.inf, loss)
 
 

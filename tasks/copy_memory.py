@@ -74,7 +74,7 @@ class Copy(Task):
         require(0 < threshold <= 1, "task.threshold", threshold, "a recall accuracy in (0, 1]")
         require(isinstance(variable, bool), "task.variable", variable, "true or false")
         self.length, self.n_symbols, self.n_recall, self.threshold = length, n_symbols, n_recall, threshold
-        self.take_test_length(test_length)
+        self.set_test_length(test_length)
         self.variable = variable
         self.vocab_size = n_symbols + 2  # blank, symbols, delimiter
         self.n_out = n_symbols + 1  # blank or a symbol: the delimiter is never a target
