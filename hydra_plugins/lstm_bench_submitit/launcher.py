@@ -1,9 +1,11 @@
-"""hydra-submitit-launcher's launchers with three changes, for jobs that end outside Python's reach.
+"""hydra-submitit-launcher's launchers with four changes, for jobs that end outside Python's reach.
 
 - A job that ends without a result (cancelled with scancel, timed out, killed for memory, or its environment
   broken before run.py could start) is a failed job of the sweep, with one line naming its Slurm job, its
   state and its log; the sweeper then reports it with the crashed jobs. The plugin's own launcher raised at
   the first such job and ended the sweep with a traceback, its table unprinted, while later jobs still ran.
+- A sweep whose jobs sbatch refuses (a partition that does not exist, more memory than a node has) ends with
+  one line and exit status 2, as bad input does, instead of a traceback.
 - Ctrl-C while the sweep waits cancels its jobs: left running, they would race the jobs of the same command
   started again (resume), in the same run directories.
 - A setup line that fails stops its job: the plugin runs `hydra.launcher.setup` in the job script without
@@ -86,7 +88,15 @@ class CollectEveryJob:
         for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
             log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
             job_params.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()))
-        jobs = executor.map_array(self, *zip(*job_params))
+        try:
+            jobs = executor.map_array(self, *zip(*job_params))
+        except submitit.core.utils.FailedJobError as err:  # sbatch refused the array: bad input, nothing ran
+            # sbatch's first line names what it refused ("invalid partition specified: gpu")
+            why = next((line.strip() for line in str(err).splitlines() if line.strip()), "no reason given")
+            print(f"error: Slurm refused the sweep's jobs: {why.removeprefix('sbatch: error: ')} (the keys: "
+                  f"hydra.launcher.partition, cpus_per_task, mem_gb, timeout_min; sinfo shows what the partitions "
+                  f"allow)", file=sys.stderr)
+            sys.exit(2)
 
         try:
             # job.exception() waits for the job, and is None when it returned run_job's JobReturn
