@@ -33,18 +33,11 @@ CLAIMS_COMMAND = ["-m", "lstm_bench.claims", "run", "--only", "hochreiter1997_ad
                   "hydra.launcher.timeout_min=240", "hydra.launcher.cpus_per_task=1", "train.steps=20",
                   "train.eval_every=10"]
 
-needs_slurm = [
-    pytest.mark.slurm,
-    pytest.mark.skipif(shutil.which("sbatch") is None,
-                       reason="sbatch is not on the PATH (Slurm: apt-get install -y slurm-wlm munge slurmdbd "
-                              "mariadb-server; then tests/slurm/local_cluster.sh up)"),
-]
-
-
 def slurm_test(test):
-    for mark in needs_slurm:
-        test = mark(test)
-    return test
+    """Marked `slurm`, and skipped with the reason where sbatch is not on the PATH."""
+    return pytest.mark.slurm(pytest.mark.skipif(
+        shutil.which("sbatch") is None, reason="sbatch is not on the PATH (Slurm: apt-get install -y slurm-wlm munge "
+                                               "slurmdbd mariadb-server; then tests/slurm/local_cluster.sh up)")(test))
 
 
 def tiny(*drop: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""hydra-submitit-launcher's launchers with four changes, for jobs that end outside Python's reach.
+"""hydra-submitit-launcher's launchers with four changes, each for what a real cluster showed.
 
 - A job that ends without a result (cancelled with scancel, timed out, killed for memory, or its environment
   broken before run.py could start) is a failed job of the sweep, with one line naming its Slurm job, its
@@ -34,22 +34,12 @@ class JobFailed(Exception):
     """A job of the sweep that returned nothing: what Slurm says of it, and where its log is."""
 
 
-def lost(job: Any, err: Exception, overrides: Sequence[str]) -> JobReturn:
-    """The failed JobReturn of a submitit job that raised `err` instead of returning run_job's JobReturn:
-    UncompletedJobError when it left no result at all, FailedJobError when submitit's own wrapper raised
-    (before run_job, e.g. the job's Python cannot import the project)."""
-    import submitit
-
-    where = f"its log: {job.paths.stderr}"
-    if isinstance(err, submitit.core.utils.FailedJobError):
-        # the message holds the traceback between two dashed lines: its last line says what was raised
-        parts = str(err).split("-" * 22)
-        trace = parts[1].strip().splitlines() if len(parts) > 2 else []
-        why = f"Slurm job {job.job_id} failed outside the run ({trace[-1] if trace else 'no traceback'}); {where}"
-    else:
-        why = f"Slurm job {job.job_id} ended {job.state} without a result; {where}"
+def lost(job: Any, overrides: Sequence[str]) -> JobReturn:
+    """The failed JobReturn of a submitit job that did not return run_job's JobReturn: it left no result at all
+    (cancelled, killed, its environment broken), or submitit's own wrapper raised around it. Its log says why."""
     ret = JobReturn(overrides=list(overrides), status=JobStatus.FAILED)
-    ret.return_value = JobFailed(why)
+    ret.return_value = JobFailed(f"Slurm job {job.job_id} ended {job.state} without a result; its log: "
+                                 f"{job.paths.stderr}")
     return ret
 
 
@@ -100,7 +90,7 @@ class CollectEveryJob:
 
         try:
             # job.exception() waits for the job, and is None when it returned run_job's JobReturn
-            return [job.results()[0] if (err := job.exception()) is None else lost(job, err, overrides)
+            return [job.results()[0] if job.exception() is None else lost(job, overrides)
                     for job, overrides in zip(jobs, job_overrides)]
         except KeyboardInterrupt:
             self.cancel(jobs)
