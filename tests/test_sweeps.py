@@ -95,6 +95,8 @@ def test_launcher_configs_compose():
                                  ("slurm", "cpus_per_task", 2)):
         cfg = compose_cfg(f"hydra/launcher={launcher}")
         assert cfg.hydra.launcher[key] == value and "_target_" in cfg.hydra.launcher
+        if launcher != "local":  # submitit's launchers, as lstm-bench's subclasses (tests/test_slurm.py runs them)
+            assert cfg.hydra.launcher._target_.startswith("hydra_plugins.lstm_bench_submitit.launcher.")
     cfg = compose_cfg()
     # multirun is parallel by default: joblib's launcher, with a line per job and a Ctrl-C that ends the sweep
     assert issubclass(hydra.utils.get_class(cfg.hydra.launcher._target_), JoblibLauncher)
