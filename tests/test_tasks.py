@@ -19,14 +19,14 @@ from lstm_bench.records import read_jsonl
 from lstm_bench.errors import config_error
 from lstm_bench.errors import ConfigError
 from tasks import HELD_OUT_STEPS, TEST, TRAIN, VAL, generator
-from tasks import adding, assoc_recall, copy, multiplication, reber, selective_copy, temporal_order
+from tasks import adding, assoc_recall, copy_memory, multiplication, reber, selective_copy, temporal_order
 from tasks import reber_grammar, reber_stream
 from tasks.reber_grammar import SYMBOLS, ReaderState, Symbol
 
 # small instances of every task and option the tests cover (TASKS[name](threshold=...) builds one with another rule)
 TASKS = {
-    "copy": partial(copy.Copy, length=20),
-    "copy_variable": partial(copy.Copy, length=20, variable=True),
+    "copy": partial(copy_memory.Copy, length=20),
+    "copy_variable": partial(copy_memory.Copy, length=20, variable=True),
     "adding": partial(adding.Adding, length=20),
     "adding_hochreiter": partial(adding.Adding, length=40, style="hochreiter"),
     "multiplication": partial(multiplication.Multiplication, length=20),
@@ -89,8 +89,8 @@ def test_shapes_ranges_and_scoring_run(name):
 
 
 def test_sequence_lengths():
-    assert copy.Copy(length=20, n_recall=5).batch(2, 0, 0).x.shape == (2, 30)
-    assert copy.Copy(length=20, n_recall=5, variable=True).batch(2, 0, 0).x.shape == (2, 30)
+    assert copy_memory.Copy(length=20, n_recall=5).batch(2, 0, 0).x.shape == (2, 30)
+    assert copy_memory.Copy(length=20, n_recall=5, variable=True).batch(2, 0, 0).x.shape == (2, 30)
     assert adding.Adding(length=40, style="hochreiter").batch(2, 0, 0).x.shape == (2, 44, 2)
     assert temporal_order.TemporalOrder(length=100).batch(2, 0, 0).x.shape == (2, 110)
     assert selective_copy.SelectiveCopy(length=20, n_recall=4).batch(2, 0, 0).x.shape == (2, 28)
@@ -133,18 +133,18 @@ def table(module, label: str, nth: int = 0) -> list[str]:
 
 
 def test_copy_examples():
-    b = copy.make_sequences(torch.tensor([[5, 2, 7]]), 3, 8)
+    b = copy_memory.make_sequences(torch.tensor([[5, 2, 7]]), 3, 8)
     assert b.x[0].tolist() == [int(v) for v in table(copy, "input")]
     assert b.y[0].tolist() == [int(v) for v in table(copy, "target")]
     assert b.mask[0].tolist() == [v == "x" for v in table(copy, "mask")]
-    b = copy.make_sequences(torch.tensor([[5, 2, 7]]), 3, 8, delay=torch.tensor([1]))
+    b = copy_memory.make_sequences(torch.tensor([[5, 2, 7]]), 3, 8, delay=torch.tensor([1]))
     assert b.x[0].tolist() == [int(v) for v in table(copy, "input", 1)]
     assert b.y[0].tolist() == [int(v) for v in table(copy, "target", 1)]
     assert b.mask[0].tolist() == [v == "x" for v in table(copy, "mask", 1)]
 
 
 def test_copy_variable_delay_spans_1_to_T():
-    task = copy.Copy(length=20, n_recall=3, variable=True)
+    task = copy_memory.Copy(length=20, n_recall=3, variable=True)
     b = task.batch(2000, 0, 1)
     delim = (b.x == task.n_symbols + 1).long().argmax(1) - 3 + 1  # the delay of each row
     assert delim.min() == 1 and delim.max() == 20
@@ -477,7 +477,7 @@ def test_hochreiter_batches_follow_1997():
     (lambda: adding.Adding(style="lstm"), "task.style"),
     (lambda: adding.Adding(length=10, style="hochreiter"), "task.length"),
     (lambda: adding.Adding(style="hochreiter", threshold=0.01 * 200), "task.threshold"),
-    (lambda: copy.Copy(variable="yes"), "task.variable"),
+    (lambda: copy_memory.Copy(variable="yes"), "task.variable"),
     (lambda: selective_copy.SelectiveCopy(n_symbols=1), "task.n_symbols"),
     (lambda: multiplication.Multiplication(threshold=0), "task.threshold"),
     (lambda: reber.Reber(length=5), "task.length"),
