@@ -124,6 +124,15 @@ def test_generator_seeds_of_train_and_test_never_meet():
 # ---------------------------------------------------------------------------- the docstrings' examples
 
 
+def assert_pure_and_disjoint(task) -> None:
+    """A task's batches are a pure function of (seed, step), and its fixed test set is none of the training batches."""
+    assert torch.equal(task.batch(8, 3, 5).x, task.batch(8, 3, 5).x)
+    assert not torch.equal(task.batch(8, 3, 5).x, task.batch(8, 3, 6).x)
+    test = task.test_batch(64, 3)
+    assert torch.equal(test.x, task.batch(64, 3, 0, split=TEST).x)
+    assert all(not torch.equal(task.batch(64, 3, step).x, test.x) for step in range(30))
+
+
 def table(module, label: str, nth: int = 0) -> list[str]:
     """The tokens after `label` on the nth line of the module docstring that starts with it,
     up to a comment in parentheses."""

@@ -7,11 +7,11 @@ import math
 import pytest
 import torch
 from conftest import TINY, compose_cfg, read_result
-from test_tasks import table
+from test_tasks import assert_pure_and_disjoint, table
 
 import lstm_bench.train as train
 from lstm_bench.errors import ConfigError
-from tasks import TEST, cycle_navigation, even_pairs, word_problem
+from tasks import cycle_navigation, even_pairs, word_problem
 from tasks.cycle_navigation import CycleNavigation
 from tasks.even_pairs import EvenPairs
 from tasks.word_problem import WordProblem, elements, multiplication_table, running_product
@@ -148,12 +148,7 @@ def test_bad_options(make, key, allowed):
 
 @pytest.mark.parametrize("name", INSTANCES)
 def test_batches_are_pure_and_train_test_disjoint(name):
-    task = INSTANCES[name]()
-    assert torch.equal(task.batch(8, 3, 5).x, task.batch(8, 3, 5).x)
-    assert not torch.equal(task.batch(8, 3, 5).x, task.batch(8, 3, 6).x)
-    test = task.test_batch(64, 3)
-    assert torch.equal(test.x, task.batch(64, 3, 0, split=TEST).x)
-    assert all(not torch.equal(task.batch(64, 3, step).x, test.x) for step in range(30))
+    assert_pure_and_disjoint(INSTANCES[name]())
 
 
 @pytest.mark.usefixtures("one_thread")

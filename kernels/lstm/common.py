@@ -171,6 +171,27 @@ def state_history(h0, c0, T, cdtype):
     return hs, cs
 
 
+def run_forward(x_tm, w_ih, w_hh, b_ih, b_hh, h0, c0, cdtype, loop, graph=None, save=True):
+    """The per-step paths' forward (fused, fused_gemm): the input projection of every step at once, then the
+    recurrence from (h0, c0), by `loop(gates, hs, cs, w_hh)`, or by replaying `graph`, that loop captured with
+    its static buffers (graphs.get_graph). Returns hs and cs (T+1, B, H) each and the gates (T, B, 4H) (None from
+    a graph that need not keep them); a graph's buffers are copied where the backward keeps them (`save`), since
+    the next call reuses them."""
+    if graph is not None:
+        input_projection(x_tm, w_ih, b_ih, b_hh, out=graph.buf.gates)
+        graph.buf.hs[0].copy_(h0)
+        graph.buf.cs[0].copy_(c0)
+        graph.buf.w_hh.copy_(w_hh)
+        graph.replay()
+        hs = graph.buf.hs.clone() if save else graph.buf.hs
+        cs = graph.buf.cs.clone() if save else graph.buf.cs
+        return hs, cs, graph.buf.gates.clone() if save else None
+    gates = input_projection(x_tm, w_ih, b_ih, b_hh)  # (T, B, 4H), compute dtype
+    hs, cs = state_history(h0, c0, x_tm.shape[0], cdtype)  # (T+1, B, H) each
+    loop(gates, hs, cs, w_hh)
+    return hs, cs, gates
+
+
 def _shape(t):
     return tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
 

@@ -27,8 +27,8 @@ import triton.language as tl
 
 from . import graphs
 from .backward import recurrent_backward
-from .common import (as_given, cells, check_step, compute_dtype, elementwise_block, gemm, gemm_operand,
-                     input_projection, load_gates, lstm_cell, mixed_gemm, prepare, state_history, store_gates)
+from .common import (as_given, cells, check_step, compute_dtype, elementwise_block, gemm, gemm_operand, load_gates,
+                     lstm_cell, mixed_gemm, prepare, run_forward, store_gates)
 
 
 @triton.jit
@@ -119,21 +119,10 @@ class LSTMFusedFunction(torch.autograd.Function):
         x_tm = x.transpose(0, 1).contiguous()  # (T, B, I): each step's rows contiguous
         save = any(ctx.needs_input_grad[:7])
 
-        if graphs.graphs_enabled(x.device, use_cuda_graph):
-            g = _forward_graph(T, B, H, dtype, cdtype, x.device)
-            input_projection(x_tm, w_ih, b_ih, b_hh, out=g.buf.gates)
-            g.buf.hs[0].copy_(h0)
-            g.buf.cs[0].copy_(c0)
-            g.buf.w_hh.copy_(w_hh)
-            g.replay()
-            # the static buffers are reused by the next call: keep private copies
-            hs = g.buf.hs.clone() if save else g.buf.hs
-            cs = g.buf.cs.clone() if save else g.buf.cs
-            gates = g.buf.gates.clone() if save else None
-        else:
-            gates = input_projection(x_tm, w_ih, b_ih, b_hh)  # (T, B, 4H), compute dtype
-            hs, cs = state_history(h0, c0, T, cdtype)         # (T+1, B, H) each
-            forward_loop(gates, hs, cs, gemm_operand(w_hh))
+        graph = _forward_graph(T, B, H, dtype, cdtype, x.device) if graphs.graphs_enabled(x.device, use_cuda_graph) \
+            else None
+        hs, cs, gates = run_forward(x_tm, w_ih, w_hh, b_ih, b_hh, h0, c0, cdtype,
+                                    lambda g, h, c, w: forward_loop(g, h, c, gemm_operand(w)), graph, save)
 
         out = hs[1:].transpose(0, 1).contiguous()  # (B, T, H) batch-first, like nn.LSTM
         if save:

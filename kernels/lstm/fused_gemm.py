@@ -38,8 +38,8 @@ import triton.language as tl
 
 from . import graphs
 from .backward import cell_backward, input_and_weight_grads
-from .common import (INTERPRETED, as_given, check_step, compute_dtype, dot, input_projection, load_gates,
-                     lstm_cell, prepare, state_history, store_gates)
+from .common import (INTERPRETED, as_given, check_step, compute_dtype, dot, load_gates, lstm_cell, prepare,
+                     run_forward, store_gates)
 
 try:  # triton >= 3.4: programmatic dependent launch (PTX griddepcontrol)
     from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
@@ -334,21 +334,10 @@ class LSTMFusedGemmFunction(torch.autograd.Function):
         dtype, cdtype = x.dtype, compute_dtype(x.dtype)
         x_tm = x.transpose(0, 1).contiguous()  # (T, B, I): each step's rows contiguous
         save = any(ctx.needs_input_grad[:7])
-        if graphs.graphs_enabled(x.device, use_cuda_graph):
-            g = _graph(gemm_forward_loop, T, B, H, dtype, cdtype, x.device, cfg)
-            input_projection(x_tm, w_ih, b_ih, b_hh, out=g.buf.gates)
-            g.buf.hs[0].copy_(h0)
-            g.buf.cs[0].copy_(c0)
-            g.buf.w_hh.copy_(w_hh)
-            g.replay()
-            # the static buffers are reused by the next call: keep private copies
-            hs = g.buf.hs.clone() if save else g.buf.hs
-            cs = g.buf.cs.clone() if save else g.buf.cs
-            gates = g.buf.gates.clone() if save else None
-        else:
-            gates = input_projection(x_tm, w_ih, b_ih, b_hh)  # (T, B, 4H), compute dtype
-            hs, cs = state_history(h0, c0, T, cdtype)         # (T+1, B, H) each
-            gemm_forward_loop(gates, hs, cs, w_hh, cfg)
+        graph = (_graph(gemm_forward_loop, T, B, H, dtype, cdtype, x.device, cfg)
+                 if graphs.graphs_enabled(x.device, use_cuda_graph) else None)
+        hs, cs, gates = run_forward(x_tm, w_ih, w_hh, b_ih, b_hh, h0, c0, cdtype,
+                                    partial(gemm_forward_loop, cfg=cfg), graph, save)
         out = hs[1:].transpose(0, 1).contiguous()  # (B, T, H) batch-first, like nn.LSTM
         if save:
             ctx.save_for_backward(x_tm, hs, cs, gates, w_ih, w_hh)
