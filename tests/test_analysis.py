@@ -51,7 +51,7 @@ def test_csv_frame_and_markdown_agree(sweep):
     for row in table:
         key = (row["model"], int(row["T"]))
         c, runs = csv_by[key], df[(df.model == key[0]) & (df.length == key[1])]
-        n_solved, n_runs, lo, hi = re.fullmatch(r"(\d+)/(\d+) \[([\d.]+), ([\d.]+)\]", row["solved [95% CI]"]).groups()
+        n_solved, n_runs, lo, hi = re.fullmatch(r"(\d+)/(\d+) \[([\d.]+), ([\d.]+)\]", row["solved on test [95% Wilson]"]).groups()
         assert int(n_solved) == int(c["solved"]) == runs.solved.sum()
         assert int(n_runs) == int(c["runs"]) == len(runs) == len(SEEDS)
         assert (lo, hi) == (f"{float(c['solve_rate_lo']):.2f}", f"{float(c['solve_rate_hi']):.2f}")

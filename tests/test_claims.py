@@ -241,7 +241,8 @@ def test_report_table(tmp_path, capsys):
     out, err = capsys.readouterr()
     lines = out.splitlines()
     assert lines[:5] == [
-        "| id | claim | paper reports | we measured | verdict | runs (finished/expected) |",
+        "| id | claim | paper reports | we measured (k/n [95% Wilson]; steps: median [q1, q3]; means: [95% t]) | verdict "
+        "| runs (finished/expected) |",
         "|---|---|---|---|---|---|",
         "| a | lstm solves adding | H&S 1997, 5.4: T=100 solved | lstm 2/2 [0.34, 1.00], rnn 0/2 [0.00, 0.66] "
         "| reproduced | 4/4 |",

@@ -280,7 +280,7 @@ def test_capacity_columns_and_matched_parameters(tmp_path):
             (d / "result.json").write_text(json.dumps(result))
     text = report.render(report.load(tmp_path), "md")
     header = next(ln for ln in text.splitlines() if ln.startswith("| model"))
-    assert "| T | H | params | recurrence params | state size | solved [95% CI] |" in header
+    assert "| T | H | params | recurrence params | state size | solved on test [95% Wilson] |" in header
     assert "| rnn | adding | 100 | 140 | 20060 | 19880 | 140 | 0/2 [0.00, 0.66] |" in text
     assert "| lstm | adding | 100 | 64 | 19970 | 19200 | 128 | 2/2 [0.34, 1.00] |" in text
     assert "(matched parameters: model.param_budget=20000, no tuning, 2 seeds)" in text

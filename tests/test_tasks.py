@@ -143,13 +143,13 @@ def table(module, label: str, nth: int = 0) -> list[str]:
 
 def test_copy_examples():
     b = copy_memory.make_sequences(torch.tensor([[5, 2, 7]]), 3, 8)
-    assert b.x[0].tolist() == [int(v) for v in table(copy, "input")]
-    assert b.y[0].tolist() == [int(v) for v in table(copy, "target")]
-    assert b.mask[0].tolist() == [v == "x" for v in table(copy, "mask")]
+    assert b.x[0].tolist() == [int(v) for v in table(copy_memory, "input")]
+    assert b.y[0].tolist() == [int(v) for v in table(copy_memory, "target")]
+    assert b.mask[0].tolist() == [v == "x" for v in table(copy_memory, "mask")]
     b = copy_memory.make_sequences(torch.tensor([[5, 2, 7]]), 3, 8, delay=torch.tensor([1]))
-    assert b.x[0].tolist() == [int(v) for v in table(copy, "input", 1)]
-    assert b.y[0].tolist() == [int(v) for v in table(copy, "target", 1)]
-    assert b.mask[0].tolist() == [v == "x" for v in table(copy, "mask", 1)]
+    assert b.x[0].tolist() == [int(v) for v in table(copy_memory, "input", 1)]
+    assert b.y[0].tolist() == [int(v) for v in table(copy_memory, "target", 1)]
+    assert b.mask[0].tolist() == [v == "x" for v in table(copy_memory, "mask", 1)]
 
 
 def test_copy_variable_delay_spans_1_to_T():

@@ -24,7 +24,8 @@ from lstm_bench.records import FINISHED
 from lstm_bench.report.load import SKIP_DIRS, ReportError, load
 from lstm_bench.report.render import latex_table
 
-HEADER = ("id", "claim", "paper reports", "we measured", "verdict", "runs (finished/expected)")
+HEADER = ("id", "claim", "paper reports", "we measured (k/n [95% Wilson]; steps: median [q1, q3]; means: [95% t])",
+          "verdict", "runs (finished/expected)")
 CSV_HEADER = ("id", "claim", "paper", "paper_reports", "measured", "verdict", "finished", "expected",
               "not_finished", "detail")
 

@@ -54,14 +54,14 @@ def conditions(res: Results, task: str, t50: bool = False) -> str:
 
 
 def results_lines(res: Results) -> list[str]:
-    """`adding, solved on test [95% CI]: T=100 lstm 5/5 [0.57, 1.00], rnn 0/5 [0.00, 0.43]; T=200 ... (...)`."""
+    """`adding, solved on test [95% Wilson]: T=100 lstm 5/5 [0.57, 1.00], rnn 0/5 [0.00, 0.43]; T=200 ... (...)`."""
     lines = []
     for task in sorted({row.task for row in res.rows}):
         by_length = defaultdict(list)
         for row in res.rows:
             if row.task == task:
                 by_length[row.length].append(f"{row.label} {solve_rate_text(row.n_solved, len(row.runs))}")
-        lines.append(f"{task}, solved on test [95% CI]: "
+        lines.append(f"{task}, solved on test [95% Wilson]: "
                      + "; ".join(f"T={L} " + ", ".join(cells) for L, cells in sorted(by_length.items()))
                      + " " + conditions(res, task))
     return lines

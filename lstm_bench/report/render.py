@@ -83,7 +83,7 @@ def results_cells(res: Results) -> tuple[list[str], list[list[str]]]:
     has them."""
     stats = ["loss_vs_baseline", *res.diagnostics]
     header = ["model", "task", "T", *res.keys, *_tuned(res), *[CAPACITY_NAMES[k] for k in res.capacity],
-              "solved [95% CI]", COLUMNS["steps_to_solve"][0], *[COLUMNS[k][0] for k in stats], "other outcomes"]
+              "solved on test [95% Wilson]", COLUMNS["steps_to_solve"][0], *[COLUMNS[k][0] for k in stats], "other outcomes"]
     rows = []
     for row in res.rows:
         other = ", ".join(f"{row.outcomes[s]} {s}" for s in sorted(row.outcomes) if s not in (Status.SOLVED,
