@@ -80,3 +80,12 @@ def test_every_claim_preset_has_its_page_and_the_reverse():
     for cid in presets:
         head = (ROOT / "conf" / "experiment" / "claims" / f"{cid}.yaml").read_text().splitlines()[:6]
         assert f"docs/claims/{cid}.md" in "\n".join(head) and f"#   python run.py -m +experiment/claims={cid}" in head, cid
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.relative_to(ROOT).as_posix() for p in PAGES])
+def test_no_table_is_cut_in_two(page):
+    """A blank line between two rows ends the table: the rows after it render as a paragraph of pipes."""
+    lines = FENCE.sub("", page.read_text()).splitlines() + [""]
+    cut = [lines[i + 1][:60] for i in range(1, len(lines) - 2) if lines[i] == "" and lines[i - 1].startswith("|")
+           and lines[i + 1].startswith("|") and not re.match(r"\|[-:| ]+\|$", lines[i + 2])]
+    assert not cut, cut
