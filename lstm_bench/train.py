@@ -205,7 +205,7 @@ def train_loop(end: LoopEnd, cfg, task, model, optimizer, val_batch, test_batch,
                 end.status = Status.SOLVED
                 break
             # a run still at the memoryless baseline this far into its budget will not solve: the rule's false
-            # stops were counted on real runs (README, Pruning) before it was turned on
+            # stops were counted on real runs (docs/sweeps.md: stopping) before it was turned on
             if prune_step is not None and step >= prune_step and streak == 0:
                 if val.loss >= (1 - t.prune_margin) * chance.baseline_loss:
                     end.status = Status.PRUNED

@@ -323,3 +323,43 @@ def test_mean_bound_reads_a_dotted_key_into_the_result():
     assert crit(by_length([0.99, 1.0, None, 0.99, 1.0])).verdict == INCONCLUSIVE  # one run lacks the length
     whole = MeanBound({"model": "deltanet", "of": 5}, "test_metric_by_length", above=0.9)
     assert whole(by_length([1.0] * 5)).verdict == INCONCLUSIVE  # a mapping is not a number
+
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize("claim", sorted(p.stem for p in (ROOT / "conf" / "experiment" / "claims").glob("*.yaml")))
+def test_every_arm_picks_the_runs_its_sweep_makes(claim):
+    """Each arm of the claim's criterion, shown every run its sweep makes (the config and the model name each would
+    record), picks exactly the runs it expects: `of`, the most of the arms over the same runs. Arms select by config
+    values (`where: {model.init: chrono}`), never by a model name that the code assembles from them (lstm+chrono)."""
+    import itertools
+
+    import torch
+    from omegaconf import OmegaConf
+
+    from lstm_bench.train import build
+    from test_presets import sweep
+
+    preset = f"claims/{claim}"
+    arms, values = sweep(preset)
+    made, built = [], {}
+    for arm in arms:
+        run = compose_cfg(f"+experiment={preset}", *arm)
+        criterion = instantiate(run.claim.criterion)
+        run = OmegaConf.masked_copy(run, [k for k in run if k != "hydra"])
+        for combo in itertools.product(*values.values()):
+            for (key, add), value in zip(values, combo):
+                OmegaConf.update(run, key, value, force_add=add)
+            config = OmegaConf.to_container(run, resolve=True)
+            what = json.dumps({k: v for k, v in config.items() if k != "seed"}, sort_keys=True)
+            if what not in built:  # another seed of a run built before: the same task and model
+                task, model = build(run, torch.device("meta"))
+                built[what] = task.name, model.recurrence.name, task.length
+            name, model, length = built[what]
+            made.append(Run(f"{len(made)}", {"task": name, "model": model, "length": length, "seed": config["seed"],
+                                             "status": "solved", "config": config}, {}))
+    selectors = criterion.arms()
+    for sel in selectors:
+        assert sel.model is None or not any(c in sel.model for c in "+-"), f"{claim}: {sel.label} selects by a " \
+            f"derived name, {sel.model!r}: select what differs with where: {{model.KEY: value}}"
+        expected = max(s.of for s in selectors if s.identity == sel.identity)
+        assert len(sel.pick(made)) == expected, (claim, sel.label, [r.result["model"] for r in sel.pick(made)])

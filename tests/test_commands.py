@@ -1,4 +1,4 @@
-"""Every `python run.py ...` command that README.md, docs/*.md and the presets' headers (conf/experiment/**.yaml) show
+"""Every `python run.py ...` command that README.md, docs/**/*.md and the presets' headers (conf/experiment/**.yaml) show
 works as written. Each is parsed as a shell would, passes run.py's own check of group choices, and is composed
 as Hydra would compose it: a single run with the compose API, a multirun by its own sweeper (instantiated from
 the composed config), which lists its jobs, each composed and checked as that sweeper checks a job before a
@@ -75,7 +75,9 @@ def arguments(command: str) -> list[str]:
 
 
 COMMANDS, OUTPUT = {}, {}  # arguments -> the command as shown, and the output shown with it, if any
-DOCS = sorted((ROOT / "docs").glob("*.md"))  # the manual's pages: their commands as the README's
+# the manual's pages (docs/claims/ too): their commands as the README's; but docs/extend.md, whose commands need the
+# files it shows how to add (tests/test_extend.py composes them with those files in place)
+DOCS = sorted(p for p in (ROOT / "docs").rglob("*.md") if p.name != "extend.md")
 for shown, output in [c for page in [ROOT / "README.md", *DOCS] for c in shown_in(page.read_text())] + preset_headers():
     COMMANDS.setdefault(tuple(arguments(shown)), " ".join(shown.split()))
     if output is not None:

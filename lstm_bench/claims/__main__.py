@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m lstm_bench.claims", description=__doc__.split(":")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run each claim's sweep (or the --only ones), one after another",
-                       description="Each claim: python run.py -m +experiment=claims/<id> "
+                       description="Each claim: python run.py -m +experiment/claims=<id> "
                                    "hydra.sweep.dir=<root>/<id> OVERRIDES. Finished runs are reused.")
     r.add_argument("--only", nargs="+", metavar="ID", help="these claims only (the preset file names)")
     r.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")

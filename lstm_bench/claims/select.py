@@ -1,11 +1,14 @@
 """Which runs of a claim's sweep an arm of a criterion speaks about: a selector, and the finished runs it picks.
 
 A selector is a plain mapping read from a claim preset:
-    model: lstm             the recorded model name (result.json "model"); optional
+    model: lstm             the recorded model name (result.json "model"); optional. Only a family's plain name:
+                            the suffixes the models assemble from their config (lstm+chrono, lstm_cell-nfg,
+                            deltanet-neg) are for reading, not a contract; select those values with `where`
     task: adding            the recorded task name (result.json "task"); optional
     length: 100             the training length T (result.json "length"); optional
-    where: {train.lr: 0.003, model.variant: nfg}
-                            dotted keys of the recorded run config (result.json "config"); optional
+    where: {model.variant: nfg, model.peephole: true}
+                            dotted keys of the recorded run config (result.json "config"); optional;
+                            model._target_ tells two families apart where no other value does
     label: "lstm, bias 1"   how the arm is named in the table; optional (default: built from the keys above)
     of: 5                   how many finished runs the arm expects (a positive integer); required
 A run is picked when every key given matches: equal values, or equal as text (a YAML 3e-3 and a recorded
