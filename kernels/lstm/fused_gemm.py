@@ -89,6 +89,13 @@ def _w_tile(w_ptr, gate, rows, mrow, cols, mcol, H, TRANS: tl.constexpr):
 
 
 @triton.jit
+def _w_tiles(w_ptr, rows, mrow, cols, mcol, H, TRANS: tl.constexpr):
+    """The four gates' tiles of W_hh (i, f, g, o), as _w_tile lays each out."""
+    return (_w_tile(w_ptr, 0, rows, mrow, cols, mcol, H, TRANS), _w_tile(w_ptr, 1, rows, mrow, cols, mcol, H, TRANS),
+            _w_tile(w_ptr, 2, rows, mrow, cols, mcol, H, TRANS), _w_tile(w_ptr, 3, rows, mrow, cols, mcol, H, TRANS))
+
+
+@triton.jit
 def _fwd_chunk(zi, zf, zg, zo, h_ptr, rb, mb, rk, H, wi, wf, wg, wo, IEEE: tl.constexpr):
     """The four pre-activation tiles plus one K chunk: h_{t-1}[rb, rk] @ W_gate^T[rk, .]."""
     h = tl.load(h_ptr + rb[:, None] * H + rk[None, :], mask=mb[:, None] & (rk < H)[None, :], other=0.0)
@@ -115,10 +122,7 @@ def lstm_gemm_fwd_kernel(
     rk = tl.arange(0, BLOCK_K)
     # the first K chunk of W does not depend on the previous step: with PDL it loads while
     # that step finishes
-    wi = _w_tile(w_ptr, 0, rk, rk < H, rj, mj, H, True)
-    wf = _w_tile(w_ptr, 1, rk, rk < H, rj, mj, H, True)
-    wg = _w_tile(w_ptr, 2, rk, rk < H, rj, mj, H, True)
-    wo = _w_tile(w_ptr, 3, rk, rk < H, rj, mj, H, True)
+    wi, wf, wg, wo = _w_tiles(w_ptr, rk, rk < H, rj, mj, H, True)
     if PDL:
         gdc_wait()  # the previous step's h_t, c_t are complete and visible
         gdc_launch_dependents()  # the next step may start loading its weights
@@ -126,10 +130,7 @@ def lstm_gemm_fwd_kernel(
     zi, zf, zg, zo = _fwd_chunk(z0, z0, z0, z0, h_prev_ptr, rb, mb, rk, H, wi, wf, wg, wo, IEEE)
     for k0 in range(BLOCK_K, H, BLOCK_K):
         rk = k0 + tl.arange(0, BLOCK_K)
-        wi = _w_tile(w_ptr, 0, rk, rk < H, rj, mj, H, True)
-        wf = _w_tile(w_ptr, 1, rk, rk < H, rj, mj, H, True)
-        wg = _w_tile(w_ptr, 2, rk, rk < H, rj, mj, H, True)
-        wo = _w_tile(w_ptr, 3, rk, rk < H, rj, mj, H, True)
+        wi, wf, wg, wo = _w_tiles(w_ptr, rk, rk < H, rj, mj, H, True)
         zi, zf, zg, zo = _fwd_chunk(zi, zf, zg, zo, h_prev_ptr, rb, mb, rk, H, wi, wf, wg, wo, IEEE)
 
     # epilogue: the gate math on the tile, as fused.py's gate kernel does it
@@ -199,10 +200,7 @@ def lstm_gemm_bwd_kernel(
     mj = rj < H
     acc = dc_ptr.dtype.element_ty
     ru = tl.arange(0, BLOCK_K)
-    wi = _w_tile(w_ptr, 0, ru, ru < H, rj, mj, H, False)
-    wf = _w_tile(w_ptr, 1, ru, ru < H, rj, mj, H, False)
-    wg = _w_tile(w_ptr, 2, ru, ru < H, rj, mj, H, False)
-    wo = _w_tile(w_ptr, 3, ru, ru < H, rj, mj, H, False)
+    wi, wf, wg, wo = _w_tiles(w_ptr, ru, ru < H, rj, mj, H, False)
     if PDL:
         gdc_wait()
         gdc_launch_dependents()
@@ -211,10 +209,7 @@ def lstm_gemm_bwd_kernel(
                           HAS_DHO, BLOCK_K, BLOCK_H, IEEE)
     for u0 in range(BLOCK_K, H, BLOCK_K):
         ru = u0 + tl.arange(0, BLOCK_K)
-        wi = _w_tile(w_ptr, 0, ru, ru < H, rj, mj, H, False)
-        wf = _w_tile(w_ptr, 1, ru, ru < H, rj, mj, H, False)
-        wg = _w_tile(w_ptr, 2, ru, ru < H, rj, mj, H, False)
-        wo = _w_tile(w_ptr, 3, ru, ru < H, rj, mj, H, False)
+        wi, wf, wg, wo = _w_tiles(w_ptr, ru, ru < H, rj, mj, H, False)
         dhp = _bwd_step_chunk(dhp, u0, rb, mb, rj, mj, j0, g_ptr, c_prev_ptr, c_ptr, dho_ptr, stride_dho, dh_ptr,
                               dc_ptr, dc_prev_ptr, dg_ptr, H, wi, wf, wg, wo, HAS_DHO, BLOCK_K, BLOCK_H, IEEE)
     m = mb[:, None] & mj[None, :]
