@@ -246,6 +246,17 @@ def _own_setting(overrides: list[str], common: set) -> str:
                            and o.split("=", 1)[0].lstrip("+~") not in ("seed", "model", "task")))
 
 
+def _settings_within(found: list[tuple], key) -> list[str]:
+    """Per search (the third item of each tuple in `found`), what sets it apart from the other searches of the same
+    `key(search)` (its task and model): the overrides they do not all share. The override that chose the task
+    (`task=...`, `+experiment/compare=adding`) is then no setting: every search of that task has it."""
+    groups = defaultdict(list)
+    for item in found:
+        groups[key(item[2])].append(set(item[2].get("overrides") or []))
+    common = {k: set.intersection(*v) for k, v in groups.items()}
+    return [_own_setting(item[2].get("overrides") or [], common[key(item[2])]) for item in found]
+
+
 def _from_searches(sweep: Sweep, t50s: dict) -> FrontierTable | None:
     """Each seed's longest T solved, by the test's verdict (the run's solved_test, as every other table counts):
     frontier.json's status is validation's, which steered the search."""
@@ -253,13 +264,13 @@ def _from_searches(sweep: Sweep, t50s: dict) -> FrontierTable | None:
     if not found:
         return None
     runs = {r.path: r for r in sweep.runs}
-    common = set.intersection(*(set(s.get("overrides") or []) for _, _, s in found))
+    settings = _settings_within(found, lambda s: (s.get("task"), s.get("model"), s.get("seed")))
     groups = defaultdict(list)
-    for where, f, s in found:
+    for (where, f, s), setting in zip(found, settings):
         solved = [pr["length"] for pr in s.get("probes") or [] if (r := probe_run(runs, where, pr)) and r.solved]
         longest = max(solved, default=0)
         capped = isinstance(f.get("max_length"), int) and longest >= f["max_length"]
-        groups[(s.get("task") or "?", s.get("model") or "?", _own_setting(s.get("overrides") or [], common))].append(
+        groups[(s.get("task") or "?", s.get("model") or "?", setting)].append(
             SeedFrontier(s.get("seed"), longest, capped, bool(s.get("done"))))
     settings = sorted({(f.get("resolution"), f.get("max_length")) for _, f in sweep.frontiers})
     source = "frontier search, resolution " + ", ".join(f"{r} up to T={m}" for r, m in settings)
@@ -357,15 +368,19 @@ def searches(sweep: Sweep) -> list[SearchRow]:
     if not found:
         return []
     runs = {r.path: r for r in sweep.runs}
-    common = set.intersection(*(set(s.get("overrides") or []) for _, _, s in found))
-    rows = []
+    named = []
     for where, f, s in found:
         probes = [pr for pr in s.get("probes") or [] if isinstance(pr, dict)]
         picked = {phase: [r for pr in probes if pr.get("phase") == phase and (r := probe_run(runs, where, pr))]
                   for phase in ("tune", "measure")}
         model = next((r.result["model"] for rs in picked.values() for r in rs), s.get("model") or "?")
         task = next((r.result["task"] for rs in picked.values() for r in rs), s.get("task") or "?")
-        rows.append(SearchRow(task, model, _own_setting(s.get("overrides") or [], common), str(f.get("tune_key")),
+        named.append((where, f, {**s, "model": model, "task": task}, probes, picked))
+    settings = _settings_within(named, lambda s: (s["task"], s["model"]))
+    rows = []
+    for (where, f, s, probes, picked), setting in zip(named, settings):
+        task, model = s["task"], s["model"]
+        rows.append(SearchRow(task, model, setting, str(f.get("tune_key")),
                               s.get("chosen"), tuple(s.get("bracket") or (None, None)), picked["measure"],
                               picked["tune"], len(probes) - len(picked["tune"]) - len(picked["measure"]),
                               bool(s.get("done"))))
