@@ -4,6 +4,7 @@
 
     OUT=/tmp/packed bash benchmarks/packed.sh      # on the GPU machine: $OUT/packed.md, $OUT/packed.jsonl
     python benchmarks/packed.py --smoke            # on a CPU at tiny sizes: checks the script; its numbers mean nothing
+    python benchmarks/packed.py --device cpu --threads 1 --T 100 --K 4 16 --shared 0   # the CPU, for comparison
 
 A run is the fair preset's LSTM on the adding task (Le et al.'s, lstm_bench's default style): H = 64, embed 32,
 B = 64, Adam at lr 1e-3, clipping at norm 1, `--steps` 2000 steps (the adding budget of +experiment=compare and
@@ -147,6 +148,7 @@ def shared(args, T, n_proc=4):
     start_at = time.time() + settle
     eval_at = start_at + args.seconds * 3 + 5.0  # after every process's steps (a slow process takes longer)
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--device", args.device, "--T", str(T),
+           *(["--threads", str(args.threads)] if args.threads else []),
            "--hidden", str(args.hidden), "--batch", str(args.batch), "--seconds", str(args.seconds),
            "--start-at", str(start_at), "--eval-at", str(eval_at)]
     procs = [subprocess.Popen(cmd + ["--seed", str(p)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -173,11 +175,15 @@ def main():
     p.add_argument("--steps", type=int, default=2000, help="a run's step budget")
     p.add_argument("--seconds", type=float, default=4.0, help="timed steps per cell, at least 3 steps")
     p.add_argument("--budget", type=float, default=420.0, help="cells left after this many seconds are skipped")
+    p.add_argument("--shared", type=int, default=4, help="processes sharing the device in that row (0: no such row)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (a CPU measurement)")
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--start-at", type=float, default=None, help=argparse.SUPPRESS)
     p.add_argument("--eval-at", type=float, default=None, help=argparse.SUPPRESS)
     p.add_argument("--out", default=os.environ.get("OUT"))
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.worker:
         return worker(args)
     if args.smoke:
@@ -185,9 +191,8 @@ def main():
         args.T, args.K, args.hidden, args.batch, args.seconds = [10, 20], [1, 2, 4], 8, 4, 0.3
     args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(args.device)
-    if device.type != "cuda" and not args.smoke:
-        sys.exit("error: no CUDA GPU here: this benchmark measures a GPU (--smoke checks the script on a CPU)")
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (smoke: not a measurement)"
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (smoke: not a measurement)" \
+        if args.smoke else f"CPU, {torch.get_num_threads()} torch threads"
     print(f"# packed runs: {name}, torch {torch.__version__}; LSTM H={args.hidden}, B={args.batch}, adding; a run "
           f"= {args.steps} steps + an evaluation every {EVAL_EVERY}", flush=True)
     rows, t_start = [], time.perf_counter()
@@ -209,7 +214,8 @@ def main():
           "|--:|---|--:|--:|--:|--:|--:|--:|---|", flush=True)
     for T in args.T:
         base = None
-        cells = [("one", 1), ("4 processes", 4), *(("pack", K) for K in args.K)]
+        cells = [("one", 1), *([(f"{args.shared} processes", args.shared)] if args.shared else []),
+                 *(("pack", K) for K in args.K)]
         for mode, K in cells:
             row = {"T": T, "mode": mode, "K": K}
             if time.perf_counter() - t_start > args.budget:
@@ -219,8 +225,8 @@ def main():
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
                     torch.cuda.reset_peak_memory_stats(device)
-                if mode == "4 processes":
-                    rate, step_s, eval_s = shared(args, T)
+                if mode.endswith("processes"):
+                    rate, step_s, eval_s = shared(args, T, args.shared)
                     row.update(step_ms=step_s * 1e3, eval_ms=eval_s * 1e3, runs_per_hour=rate)
                 else:
                     step, evaluate = solo(T, args.hidden, args.batch, 0, device) if mode == "one" else \

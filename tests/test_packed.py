@@ -343,8 +343,7 @@ def test_on_a_cpu_packing_is_refused_in_one_line_and_the_sweep_runs_as_today(tmp
     assert p.returncode == 0, p.stderr
     said = [line for line in p.stdout.splitlines() if line.startswith("packing refused")]
     assert said == ["packing refused: these runs would train on the CPU (device=cpu), where a pack is slower than one "
-                    "run at a time; the 4 jobs run as with hydra/launcher=local"] or said[0].startswith(
-        "packing refused: these runs would train on the CPU (")  # a CUDA machine names device=cpu
+                    "run at a time; the 4 jobs run as with hydra/launcher=local"]
     found = records(tmp_path / "s")
     assert len(found) == 4 and not any("packed" in r for r in found.values())
 
@@ -403,6 +402,22 @@ def test_ctrl_c_ends_a_packed_multirun_in_seconds(tmp_path):
     found = records(sweep)
     assert [r["status"] for r in found.values()] == ["interrupted", "interrupted"]
     assert all(r["packed"]["K"] == 2 for r in found.values())
+
+
+def test_the_plan_packs_what_shares_a_shape_and_says_why_not_on_a_cpu():
+    from hydra_plugins.lstm_bench_launcher.packed import plan
+
+    jobs = [["model=lstm", "seed=0"], ["model=lstm", "seed=1", "train.lr=1e-2"], ["model=slstm", "seed=0"],
+            ["model=lstm", "seed=2", "task.length=50"], ["model=lstm", "seed=3", "train/optimizer=rmsprop"],
+            ["model=lstm", "seed=4"], ["model=lstm", "seed=5"]]
+    configs = [compose_cfg("device=cpu", *j) for j in jobs] + [None]  # None: a job that does not compose
+    p = plan(configs, size=3, on_cpu_too=True)
+    assert p.packs == [[0, 1, 4], [5, 6]] and p.alone == [2, 3, 7] and p.refused is None
+    p = plan(configs, size=3)
+    assert p.packs == [] and p.alone == list(range(8)) and "(device=cpu)" in p.refused
+    auto = plan([compose_cfg("device=auto", *j) for j in jobs[:2]], size=3)
+    if not torch.cuda.is_available():
+        assert "(device=auto, and this machine has no CUDA GPU)" in auto.refused and "the 2 jobs" in auto.refused
 
 
 def test_the_launcher_config_composes():

@@ -64,26 +64,26 @@ class Plan:
 def plan(configs: Sequence[Optional[DictConfig]], size: int, on_cpu_too: bool = False) -> Plan:
     """Which jobs of a launch pack together. configs[i]: job i's composed config (None: it does not compose, and
     runs alone to fail as it would)."""
-    import torch
-
     from lstm_bench.config import resolve_device
     from lstm_bench.train_packed import pack_key, why_not_packable
 
     groups: Dict[str, List[int]] = {}
     alone: List[int] = []
-    devices = set()
+    on_cpu = set()  # the device settings of the jobs that would train on the CPU
     for i, cfg in enumerate(configs):
         try:
             if cfg is None or why_not_packable(cfg):
                 raise ValueError
             key = pack_key(cfg)
-            devices.add(resolve_device(cfg.device).type)
+            if resolve_device(cfg.device).type != "cuda":
+                on_cpu.add(str(cfg.device))
         except Exception:  # noqa: BLE001: a job that cannot be packed runs as the local launcher runs it
             alone.append(i)
             continue
         groups.setdefault(key, []).append(i)
-    if devices - {"cuda"} and not on_cpu_too:
-        why = ("device=auto finds no CUDA GPU on this machine" if not torch.cuda.is_available() else "device=cpu")
+    if on_cpu and not on_cpu_too:
+        why = " and ".join(f"device={d}" + (", and this machine has no CUDA GPU" if d == "auto" else "")
+                           for d in sorted(on_cpu))
         n = len(configs)
         return Plan([], list(range(n)), f"packing refused: these runs would train on the CPU ({why}), where a pack "
                                          f"is slower than one run at a time; the {n} job{'s' * (n != 1)} run as with "
