@@ -33,7 +33,7 @@ from lstm_bench.packed_optim import PackedOptimizer, clip_per_member
 from lstm_bench.records import reusable_result, source_hash
 from lstm_bench.train_packed import Job, pack_key, run_pack
 from tasks.adding import Adding
-from tasks.copy import Copy
+from tasks.copy_memory import Copy
 from tasks.reber import Reber
 
 RTOL = 1e-9  # the bound; the measured differences are 1e-12 and below
