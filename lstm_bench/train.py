@@ -143,6 +143,75 @@ class Interrupt:
             signal.signal(signal.SIGTERM, self.old[1])
 
 
+@dataclass
+class Window:
+    """The training steps since the last evaluation: their mean loss and gradient norm go in its row."""
+    loss_sum: float = 0.0
+    norm_sum: float = 0.0
+    n: int = 0
+
+    def add(self, loss: float, grad_norm: float) -> None:
+        self.loss_sum += loss
+        self.norm_sum += grad_norm
+        self.n += 1
+
+
+@dataclass
+class Rules:
+    """What the stopping rules remember between evaluations."""
+    prune_step: int | None  # the step from which the one prune check is made; None: no (more) check
+    streak: int = 0  # evaluations in a row that met the solved rule on validation
+
+    @classmethod
+    def of(cls, t) -> "Rules":
+        return cls(math.ceil(t.prune_at * t.steps) if t.prune else None)
+
+
+def evaluation(end: LoopEnd, rules: Rules, window: Window, step: int, cfg, task, model, val_batch, test_batch,
+               test_sets, chance, records, logger, diag) -> dict:
+    """The evaluation after `step`: the row of metrics.jsonl and the logger, the probe, and the stopping rules,
+    which set `end.status` when the run stops here (it stays UNSOLVED while the run goes on). Returns the row."""
+    t = cfg.train
+    val = evaluate(model, task, val_batch)
+    test = evaluate(model, task, test_batch)  # recorded, never read to stop
+    by_length = {n: evaluate(model, task, b).metric for n, b in test_sets.items()}
+    row = {"step": step, "train_loss": window.loss_sum / window.n, "grad_norm": window.norm_sum / window.n,
+           "val_loss": val.loss, f"val_{task.metric_name}": val.metric,
+           "test_loss": test.loss, f"test_{task.metric_name}": test.metric,
+           **{f"test_{k}": v for k, v in test.extra.items()},
+           **{f"test_{task.metric_name}_T{n}": v for n, v in by_length.items()}}
+    records.metric(row)  # no timings here: the same seed gives the same file
+    logger.log({**row, "steps_per_s": step / end.train_time}, step=step)
+    diag.at_eval(model, step)  # on a float64 copy: training is untouched
+    window.loss_sum = window.norm_sum = 0.0
+    window.n = 0
+    if not (val.finite and test.finite):
+        end.status = Status.DIVERGED
+        return row
+    end.val, end.test, end.by_length, end.last_eval = val, test, by_length, step
+    rules.streak = rules.streak + 1 if task.solved(val.metric) else 0
+    if rules.streak == 1:
+        end.steps_to_solve = step
+    if rules.streak >= t.confirm:
+        end.status = Status.SOLVED
+        return row
+    # a run still at the memoryless baseline this far into its budget will not solve: the rule's false
+    # stops were counted on real runs (docs/sweeps.md: stopping) before it was turned on
+    if rules.prune_step is not None and step >= rules.prune_step and rules.streak == 0:
+        if val.loss >= (1 - t.prune_margin) * chance.baseline_loss:
+            end.status = Status.PRUNED
+            return row
+        rules.prune_step = None  # checked once, at the first evaluation past prune_at
+    return row
+
+
+def loop_end(end: LoopEnd, model, diag) -> None:
+    """What follows the last step, however the loop stopped short of an exception."""
+    if end.status != Status.SOLVED:
+        end.steps_to_solve = None  # a streak cut short by the budget, a prune or a divergence is no solve
+    diag.finish(model, end.steps)  # the trained model's probe, the curves and the PNGs
+
+
 def train_loop(end: LoopEnd, cfg, task, model, optimizer, val_batch, test_batch, test_sets, chance, records, logger,
                diag, interactive: bool) -> None:
     """Step, clip, evaluate, into `end`; stop when validation says solved (`train.confirm` evaluations in a row),
@@ -150,10 +219,7 @@ def train_loop(end: LoopEnd, cfg, task, model, optimizer, val_batch, test_batch,
     diverges, or at the end of the budget. An exception leaves `end` where the loop was."""
     t = cfg.train
     end.test = evaluate(model, task, test_batch)
-    prune_step = math.ceil(t.prune_at * t.steps) if t.prune else None
-    streak = 0  # evaluations in a row that met the solved rule on validation
-    loss_sum = norm_sum = 0.0
-    n_in_window = 0
+    rules, window = Rules.of(t), Window()
     state = None  # carried across batches only by a stateful task (a stream that never resets)
     bar = tqdm(total=t.steps, disable=not interactive, file=sys.stderr, dynamic_ncols=True, leave=False)
     try:
@@ -173,53 +239,59 @@ def train_loop(end: LoopEnd, cfg, task, model, optimizer, val_batch, test_batch,
             optimizer.step()
             end.steps = step
             end.train_time += time.perf_counter() - tic
-            loss_sum += loss.item()
-            norm_sum += grad_norm.item()
-            n_in_window += 1
+            window.add(loss.item(), grad_norm.item())
             bar.update(1)
             if step % t.eval_every and step != t.steps:
                 continue
 
-            val = evaluate(model, task, val_batch)
-            test = evaluate(model, task, test_batch)  # recorded, never read to stop
-            by_length = {n: evaluate(model, task, b).metric for n, b in test_sets.items()}
-            row = {"step": step, "train_loss": loss_sum / n_in_window, "grad_norm": norm_sum / n_in_window,
-                   "val_loss": val.loss, f"val_{task.metric_name}": val.metric,
-                   "test_loss": test.loss, f"test_{task.metric_name}": test.metric,
-                   **{f"test_{k}": v for k, v in test.extra.items()},
-                   **{f"test_{task.metric_name}_T{n}": v for n, v in by_length.items()}}
-            records.metric(row)  # no timings here: the same seed gives the same file
-            logger.log({**row, "steps_per_s": step / end.train_time}, step=step)
-            diag.at_eval(model, step)  # on a float64 copy: training is untouched
-            bar.set_postfix(loss=f"{row['train_loss']:.4f}", **{task.metric_name: f"{test.metric:.4f}"})
-            loss_sum = norm_sum = 0.0
-            n_in_window = 0
-            if not (val.finite and test.finite):
-                end.status = Status.DIVERGED
+            row = evaluation(end, rules, window, step, cfg, task, model, val_batch, test_batch, test_sets, chance,
+                             records, logger, diag)
+            bar.set_postfix(loss=f"{row['train_loss']:.4f}",
+                            **{task.metric_name: f"{row[f'test_{task.metric_name}']:.4f}"})
+            if end.status != Status.UNSOLVED:
                 break
-            end.val, end.test, end.by_length, end.last_eval = val, test, by_length, step
-            streak = streak + 1 if task.solved(val.metric) else 0
-            if streak == 1:
-                end.steps_to_solve = step
-            if streak >= t.confirm:
-                end.status = Status.SOLVED
-                break
-            # a run still at the memoryless baseline this far into its budget will not solve: the rule's false
-            # stops were counted on real runs (docs/sweeps.md: stopping) before it was turned on
-            if prune_step is not None and step >= prune_step and streak == 0:
-                if val.loss >= (1 - t.prune_margin) * chance.baseline_loss:
-                    end.status = Status.PRUNED
-                    break
-                prune_step = None  # checked once, at the first evaluation past prune_at
-        if end.status != Status.SOLVED:
-            end.steps_to_solve = None  # a streak cut short by the budget, a prune or a divergence is no solve
-        diag.finish(model, end.steps)  # the trained model's probe, the curves and the PNGs
+        loop_end(end, model, diag)
     finally:
         bar.close()
 
 
 def model_device(model) -> torch.device:
     return next(model.parameters()).device
+
+
+@dataclass
+class HeldOut:
+    """A run's fixed held-out sets, from seeds training never uses: the primary test, its validation twin (which the
+    solved rule reads), the other test lengths scored beside it, and the memoryless predictor on the primary test."""
+    val_batch: object
+    test_batch: object
+    test_sets: dict  # the other lengths' test sets
+    test_length: int
+    chance: object  # the task at the primary test's length: its baseline_loss and baseline_metric
+
+    @classmethod
+    def of(cls, task, cfg, device) -> "HeldOut":
+        test_sets = task.test_batches(cfg.train.eval_batch_size, cfg.seed, device)
+        val_batch = task.val_batch(cfg.train.eval_batch_size, cfg.seed, device)
+        test_length = next(iter(test_sets))
+        test_batch = test_sets.pop(test_length)  # the rest: the other lengths, scored beside it
+        return cls(val_batch, test_batch, test_sets, test_length, task.at_length(test_length))
+
+
+def open_run(cfg, run_dir: Path, device, task, model, diag, logger, group: str | None, note: dict | None = None,
+             alongside: bool = False):
+    """The run directory's records begun (meta.json, with `note` added), the logger's run started (`alongside`
+    the other runs this process has open: a pack's members), the probe pointed at both. Returns (records, meta)."""
+    records = RunRecords(run_dir)
+    records.start()
+    meta = {"seed": cfg.seed, "device": str(device), "start_time": now(), "git": git_state(),
+            "source_sha256": source_hash(), "versions": versions(), "torch_threads": torch.get_num_threads(),
+            **(note or {})}
+    records.meta(meta)
+    logger.start(run_dir, plain_config(cfg), f"{task.name}-T{task.length}-{model.recurrence.name}-s{cfg.seed}", group,
+                 alongside=alongside)
+    diag.start(records, logger)
+    return records, meta
 
 
 def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: bool | None = None) -> dict:
@@ -230,38 +302,31 @@ def run(cfg: DictConfig, run_dir: Path, group: str | None = None, interactive: b
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)  # the weights; batches have their own (seed, step) streams
     task, model, optimizer, diag, logger = prepare(cfg, device)
-    # from seeds training never uses; the first is the primary test; the solved rule reads its validation twin
-    test_sets = task.test_batches(cfg.train.eval_batch_size, cfg.seed, device)
-    val_batch = task.val_batch(cfg.train.eval_batch_size, cfg.seed, device)
-    test_length = next(iter(test_sets))
-    test_batch = test_sets.pop(test_length)  # the rest: the other lengths, scored beside it
-    chance = task.at_length(test_length)  # the memoryless predictor's scores on the primary test's sequences
-
-    records = RunRecords(run_dir)
-    records.start()
-    meta = {"seed": cfg.seed, "device": str(device), "start_time": now(), "git": git_state(),
-            "source_sha256": source_hash(), "versions": versions(), "torch_threads": torch.get_num_threads()}
-    records.meta(meta)
-    logger.start(run_dir, plain_config(cfg), f"{task.name}-T{task.length}-{model.recurrence.name}-s{cfg.seed}", group)
-    diag.start(records, logger)
+    sets = HeldOut.of(task, cfg, device)
+    records, meta = open_run(cfg, run_dir, device, task, model, diag, logger, group)
 
     show_bar = sys.stderr.isatty() if interactive is None else interactive
     t0 = time.perf_counter()
     end = LoopEnd()
     with Interrupt() as interrupt:
         try:
-            train_loop(end, cfg, task, model, optimizer, val_batch, test_batch, test_sets, chance, records, logger,
-                       diag, show_bar)
+            train_loop(end, cfg, task, model, optimizer, sets.val_batch, sets.test_batch, sets.test_sets, sets.chance,
+                       records, logger, diag, show_bar)
         except BaseException as err:
             interrupt.stopping()
-            end.status = Status.INTERRUPTED if isinstance(err, KeyboardInterrupt) else Status.CRASHED
-            end.error = None if isinstance(err, KeyboardInterrupt) else f"{type(err).__name__}: {err}".splitlines()[0]
-            finish(records, meta, logger, result_record(cfg, task, model, end, test_length, chance,
+            stopped(end, err)
+            finish(records, meta, logger, result_record(cfg, task, model, end, sets.test_length, sets.chance,
                                                         time.perf_counter() - t0, diag))
             raise
-    result = result_record(cfg, task, model, end, test_length, chance, time.perf_counter() - t0, diag)
+    result = result_record(cfg, task, model, end, sets.test_length, sets.chance, time.perf_counter() - t0, diag)
     finish(records, meta, logger, result)
     return result
+
+
+def stopped(end: LoopEnd, err: BaseException) -> None:
+    """The loop ended by an exception: interrupted (Ctrl-C, SIGTERM) or crashed, with its error in one line."""
+    end.status = Status.INTERRUPTED if isinstance(err, KeyboardInterrupt) else Status.CRASHED
+    end.error = None if isinstance(err, KeyboardInterrupt) else f"{type(err).__name__}: {err}".splitlines()[0]
 
 
 def finish(records, meta: dict, logger, result: dict) -> None:

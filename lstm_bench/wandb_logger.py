@@ -35,7 +35,8 @@ class NullLogger:
     """`logger=none`, and the logger interface: callers hand over plain data (numbers, lists, numpy
     arrays), never W&B objects."""
 
-    def start(self, run_dir: Path, config: dict, name: str, group: str | None) -> None: ...
+    def start(self, run_dir: Path, config: dict, name: str, group: str | None, alongside: bool = False) -> None:
+        """alongside: other runs of this process stay open (a pack's members, lstm_bench/train_packed.py)."""
 
     def log(self, row: dict, step: int) -> None:
         """Scalars: {key: number}."""
@@ -63,15 +64,16 @@ class WandbLogger(NullLogger):
         self.group, self.tags = group, list(tags or [])
         self.run = None
 
-    def start(self, run_dir, config, name, group):
+    def start(self, run_dir, config, name, group, alongside=False):
         try:
             import wandb
 
-            # reinit="finish_previous": joblib reuses worker processes, and a run left open
-            # would leak into the next job
+            # reinit="finish_previous": joblib reuses worker processes, and a run left open would leak into the
+            # next job; a pack's members each have a run open at once, which every member's finish closes
             self.run = wandb.init(
                 mode=self.mode, project=self.project, entity=self.entity, dir=str(run_dir), name=name,
-                group=self.group or group, tags=self.tags, config=config, reinit="finish_previous",
+                group=self.group or group, tags=self.tags, config=config,
+                reinit="create_new" if alongside else "finish_previous",
                 settings=_settings(wandb),
             )
         except Exception as err:  # noqa: BLE001: W&B must never stop a run

@@ -44,16 +44,17 @@ def _worker_start() -> None:
 
 
 def _execute(i: int, idx: int, overrides, hydra_context, config, task_function, singleton_state):
-    """execute_job in a worker, Ctrl-C-aware: (i, JobReturn), or (i, None) for a job that did not start."""
+    """execute_job in a worker, Ctrl-C-aware: [(i, JobReturn)], or [(i, None)] for a job that did not start (a
+    list: a unit of work may run several jobs, hydra_plugins/lstm_bench_launcher/packed.py)."""
     global _stopping
     if _stopping:
-        return i, None
+        return [(i, None)]
     signal.signal(signal.SIGINT, signal.default_int_handler)  # a run in progress records itself as interrupted
     try:
-        return i, execute_job(idx, overrides, hydra_context, config, task_function, singleton_state)
+        return [(i, execute_job(idx, overrides, hydra_context, config, task_function, singleton_state))]
     except KeyboardInterrupt:
         _stopping = True
-        return i, JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=KeyboardInterrupt())
+        return [(i, JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=KeyboardInterrupt()))]
     finally:
         signal.signal(signal.SIGINT, _idle_sigint)  # between jobs: remember it, raise nothing
 
@@ -147,24 +148,24 @@ class LocalLauncher(JoblibLauncher):
         results: List[Optional[JobReturn]] = [None] * n
         returned: set = set()
         done = 0
-        state = Singleton.get_state()
-        jobs = (delayed(_execute)(i, initial_job_idx + i, o, self.hydra_context, self.config, self.task_function,
-                                  state) for i, o in enumerate(job_overrides))
+        jobs = self.units(job_overrides, initial_job_idx, Singleton.get_state())
         shown = varying(job_overrides)
         ctrl_c = _CtrlC()
         previous = signal.signal(signal.SIGINT, ctrl_c)
         try:
-            for i, ret in Parallel(**joblib_cfg, return_as="generator_unordered", initializer=_worker_start)(jobs):
-                results[i] = ret
-                returned.add(i)
-                if _interrupted(ret):  # a worker was told before this process was (or instead of it)
-                    ctrl_c(signal.SIGINT, None)
-                if ctrl_c.hit:
-                    continue  # the rest return at once: they will not start
-                done += 1
-                elapsed = time.perf_counter() - t0
-                left = f", about {_minutes(elapsed / done * (n - done))} left" if done < n else ""
-                print(f"[{done}/{n}] {describe(job_overrides[i], ret, shown)}; elapsed {_minutes(elapsed)}{left}", flush=True)
+            for unit in Parallel(**joblib_cfg, return_as="generator_unordered", initializer=_worker_start)(jobs):
+                for i, ret in unit:
+                    results[i] = ret
+                    returned.add(i)
+                    if _interrupted(ret):  # a worker was told before this process was (or instead of it)
+                        ctrl_c(signal.SIGINT, None)
+                    if ctrl_c.hit:
+                        continue  # the rest return at once: they will not start
+                    done += 1
+                    elapsed = time.perf_counter() - t0
+                    left = f", about {_minutes(elapsed / done * (n - done))} left" if done < n else ""
+                    print(f"[{done}/{n}] {describe(job_overrides[i], ret, shown)}; elapsed {_minutes(elapsed)}{left}",
+                          flush=True)
         except Exception:  # noqa: BLE001: joblib's complaint about the workers the watchdog killed
             if not ctrl_c.hit:
                 raise
@@ -184,6 +185,11 @@ class LocalLauncher(JoblibLauncher):
                   f"hydra.sweep.dir={sweep_dir}", file=sys.stderr, flush=True)
             os._exit(INTERRUPTED)  # Hydra and joblib would each add their own tracebacks on the way out
         return results  # type: ignore[return-value]
+
+    def units(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int, singleton_state) -> list:
+        """The units of work joblib runs, each returning [(i, JobReturn or None)] for the jobs it ran: one per job."""
+        return [delayed(_execute)(i, initial_job_idx + i, o, self.hydra_context, self.config, self.task_function,
+                                  singleton_state) for i, o in enumerate(job_overrides)]
 
 
 def _workers() -> List[int]:
