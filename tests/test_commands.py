@@ -46,7 +46,7 @@ def shown_in(text: str) -> list[tuple[str, str | None]]:
         if fenced or line.startswith("    "):
             while line.endswith("\\"):
                 line = line[:-1] + next(lines)
-            if RUN.search(line):
+            if RUN.match(line.strip().removeprefix("$ ")):  # a command, not output that quotes one
                 commands.append([line, None])
             elif commands and commands[-1][0].lstrip().startswith("$ ") and line.strip():
                 commands[-1][1] = "\n".join(filter(None, [commands[-1][1], line[4:]]))
