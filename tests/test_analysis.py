@@ -24,7 +24,9 @@ def sweep(tmp_path_factory):
                 f"task.pixels_per_step={','.join(map(str, PIXELS))}", f"model={','.join(MODELS)}",
                 f"seed={','.join(map(str, SEEDS))}", "model.hidden_size=16", "embed_size=16", "train.steps=150",
                 "train.eval_every=25", "train.batch_size=32", "train.eval_batch_size=1000", "train.lr=1e-2",
-                "train.threads=1", "diag.every=0", "hydra.launcher.n_jobs=1", f"hydra.sweep.dir={root}", cwd=tmp)
+                "train.threads=1", "diag.every=0", "hydra.launcher.n_jobs=1", f"hydra.sweep.dir={root}",
+                # a job's directory by its number: its overrides, every one listed, are over a file name's 255 bytes
+                "hydra.sweep.subdir=${hydra.job.num}", cwd=tmp)
     assert p.returncode == 0, p.stderr[-3000:]
     return root
 
