@@ -12,6 +12,7 @@ import pytest
 from conftest import run_cli, run_python, write_images
 from lstm_bench.report import ReportError, load_results
 
+pytestmark = pytest.mark.xdist_group("analysis")  # one pytest-xdist worker makes the module's sweep, once
 MODELS, SEEDS, PIXELS = ("rnn", "lstm"), (0, 1), (112, 56)  # T = 7 (solved within the budget) and T = 14 (not)
 
 

@@ -34,10 +34,11 @@ CLAIMS_COMMAND = ["-m", "lstm_bench.claims", "run", "--only", "hochreiter1997_ad
                   "train.eval_every=10"]
 
 def slurm_test(test):
-    """Marked `slurm`, and skipped with the reason where sbatch is not on the PATH."""
-    return pytest.mark.slurm(pytest.mark.skipif(
+    """Marked `slurm`, and skipped with the reason where sbatch is not on the PATH; all in one pytest-xdist worker,
+    which brings the cluster up once (slurm_env)."""
+    return pytest.mark.slurm(pytest.mark.xdist_group("slurm")(pytest.mark.skipif(
         shutil.which("sbatch") is None, reason="sbatch is not on the PATH (Slurm: apt-get install -y slurm-wlm munge "
-                                               "slurmdbd mariadb-server; then tests/slurm/local_cluster.sh up)")(test))
+                                               "slurmdbd mariadb-server; then tests/slurm/local_cluster.sh up)")(test)))
 
 
 def tiny(*drop: str) -> list[str]:
@@ -216,11 +217,13 @@ def test_d_the_claims_runner_submits_a_claim_to_slurm(slurm_env, tmp_path):
 
 @slurm_test
 def test_e_ctrl_c_cancels_the_sweeps_jobs(slurm_env, tmp_path):
-    # left running, the jobs of an interrupted sweep would race those of the same command started again
+    # left running, the jobs of an interrupted sweep would race those of the same command started again. Jobs
+    # far longer than the test waits: a smoke-sized sweep could end, on a busy machine, before the interrupt lands
     sweep = tmp_path / "sweep"
     env = {**os.environ, **slurm_env}
-    proc = subprocess.Popen([sys.executable, *SWEEP_COMMAND, f"hydra.sweep.dir={sweep}"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "run.py", "-m", *SLURM, *tiny("train.steps"), "diag.every=0",
+                             "model=rnn", "train.steps=1000000", "seed=0,1", f"hydra.sweep.dir={sweep}"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 300
         while not list(sweep.glob(".submitit/*/*_log.out")):  # a job has started

@@ -121,3 +121,28 @@ def test_t50_sweeper_on_a_stub_objective(tmp_path):
         assert {pr["phase"] for pr in s["probes"]} == {TUNE, MEASURE}
     # a line per search after every round: the ladder, then the bracket and T50
     assert "model=a: train.lr=0.01 chosen; bracket (20, 40) from tuning; measuring:" in p.stdout
+
+
+# ----------------------------------------------------------------------------- cost
+
+def test_the_cost_table_counts_each_searchs_runs_and_what_pruning_saved(tmp_path, capsys):
+    """benchmarks/t50_cost.py on a hand-made sweep: a pruned run at step 1000 of 2000 that ran 10 steps a second
+    saved 100 s; a solved run saved nothing; a probe without a result.json is named, not counted."""
+    spec = importlib.util.spec_from_file_location("t50_cost", ROOT / "benchmarks" / "t50_cost.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    runs = {"a": ("pruned", 1000, 100.0), "b": ("solved", 700, 35.0)}
+    for name, (status, steps, wall) in runs.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "result.json").write_text(json.dumps({
+            "status": status, "steps": steps, "wall_time_s": wall, "steps_per_s": steps / wall,
+            "config": {"train": {"steps": 2000}}}))
+    probes = [{"phase": TUNE, "run_dir": "a"}, {"phase": MEASURE, "run_dir": "b"}, {"phase": MEASURE, "run_dir": "c"}]
+    (tmp_path / "t50.json").write_text(json.dumps({"searches": [{"model": "lstm", "task": "adding",
+                                                                 "probes": probes}]}))
+    assert module.cost(tmp_path) == [{"model": "lstm", "task": "adding", "tuning": 1, "measurement": 1, "pruned": 1,
+                                      "seconds": 135.0, "saved": 100.0, "missing": 1}]
+    assert module.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| lstm | adding | 1 | 1 | 1 | 2.2 | 1.7 |" in out and "1 probes have no result.json yet" in out
+    assert module.main([str(tmp_path / "nowhere")]) == 2
