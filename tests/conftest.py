@@ -48,6 +48,25 @@ def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: int = 300) 
     return run_python(str(ROOT / "run.py"), *args, cwd=cwd, env=env, timeout=timeout)
 
 
+def ctrl_c_once_running(args: list[str], sweep: Path, running: int = 2):
+    """A multirun started as a terminal's foreground job (its own process group), sent SIGINT, as a terminal sends
+    it, once `running` of its runs have trained and evaluated: (the process, its stdout, stderr, and the seconds from
+    the signal to its exit)."""
+    import signal
+    import time
+
+    p = subprocess.Popen(args, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while len(list(sweep.glob("*/metrics.jsonl"))) < running and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(list(sweep.glob("*/metrics.jsonl"))) == running, f"{running} runs never got going"
+    os.killpg(p.pid, signal.SIGINT)
+    t0 = time.monotonic()
+    out, err = p.communicate(timeout=60)
+    return p, out, err, time.monotonic() - t0
+
+
 def read_result(run_dir: Path) -> dict:
     return json.loads((Path(run_dir) / "result.json").read_text())
 

@@ -2,15 +2,12 @@
 terminal sends it) ends it within seconds in one line, the runs in progress recorded as interrupted (which the same
 command runs again), no worker left behind."""
 import json
-import os
 import re
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from conftest import ROOT, TINY, run_python
+from conftest import TINY, ctrl_c_once_running, run_python
 from lstm_bench.records import reusable_result, source_hash
 
 SWEEP = ["run.py", "-m", *TINY, "diag.every=0", "model=rnn,lstm", "seed=0,1"]
@@ -48,17 +45,7 @@ def alive(pgid: int) -> list[int]:
 def test_ctrl_c_ends_a_multirun_in_seconds_and_the_same_command_resumes(tmp_path):
     sweep = tmp_path / "sweep"
     args = [sys.executable, *SWEEP, "train.steps=100000", f"hydra.sweep.dir={sweep}"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    p = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         start_new_session=True)  # its own process group, as a terminal's foreground job
-    deadline = time.monotonic() + 180
-    while len(list(sweep.glob("*/metrics.jsonl"))) < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert len(list(sweep.glob("*/metrics.jsonl"))) == 2, "two runs never got going"
-    os.killpg(p.pid, signal.SIGINT)
-    t0 = time.monotonic()
-    out, err = p.communicate(timeout=60)
-    took = time.monotonic() - t0
+    p, out, err, took = ctrl_c_once_running(args, sweep)
     assert p.returncode == 130 and took < 20, (took, err[-3000:])
     assert "Traceback" not in err and "Traceback" not in out, err[-3000:]
     last = err.strip().splitlines()[-1]

@@ -8,11 +8,8 @@ resumed by the local launcher, reported beside the solo sweep.
 """
 import json
 import math
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +17,7 @@ import torch
 
 import lstm_bench.train as train
 import lstm_bench.train_packed as train_packed
-from conftest import ROOT, compose_cfg, run_cli, run_python
+from conftest import ROOT, compose_cfg, ctrl_c_once_running, run_cli, run_python
 from lstm_bench.models import SeqModel
 from lstm_bench.models.gru import GRU
 from lstm_bench.models.irnn import IRNN
@@ -386,16 +383,8 @@ def test_ctrl_c_ends_a_packed_multirun_in_seconds(tmp_path):
     sweep = tmp_path / "sweep"
     args = [sys.executable, "run.py", "-m", "hydra/launcher=packed", "hydra.launcher.test_only_pack_on_cpu=true",
             *SWEEP[:-2], "diag.every=0", "train.steps=100000", "model=rnn,lstm", "seed=0,1", f"hydra.sweep.dir={sweep}"]
-    p = subprocess.Popen(args, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.monotonic() + 180
-    while len(list(sweep.glob("*/metrics.jsonl"))) < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert len(list(sweep.glob("*/metrics.jsonl"))) == 2, "the first pack never got going"
-    os.killpg(p.pid, signal.SIGINT)
-    t0 = time.monotonic()
-    out, err = p.communicate(timeout=60)
-    assert p.returncode == 130 and time.monotonic() - t0 < 20, err[-3000:]
+    p, out, err, took = ctrl_c_once_running(args, sweep)
+    assert p.returncode == 130 and took < 20, err[-3000:]
     assert "Traceback" not in err + out, err[-3000:]
     assert err.strip().splitlines()[-1].startswith(
         "interrupted: 0 of 4 runs of this launch finished, 2 stopped and recorded as interrupted, 2 not started")
