@@ -48,6 +48,15 @@ def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: int = 300) 
     return run_python(str(ROOT / "run.py"), *args, cwd=cwd, env=env, timeout=timeout)
 
 
+def terminal_sigint() -> None:
+    """In a child before it starts: SIGINT at its default, as a terminal's foreground job has it. A suite started
+    in the background (`cmd &`, as CI may start it) ignores SIGINT, and a child inherits that: Python then installs
+    no KeyboardInterrupt for it, and a test's Ctrl-C would not reach the code under test."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def ctrl_c_once_running(args: list[str], sweep: Path, running: int = 2):
     """A multirun started as a terminal's foreground job (its own process group), sent SIGINT, as a terminal sends
     it, once `running` of its runs have trained and evaluated: (the process, its stdout, stderr, and the seconds from
@@ -56,7 +65,7 @@ def ctrl_c_once_running(args: list[str], sweep: Path, running: int = 2):
     import time
 
     p = subprocess.Popen(args, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+                         stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=terminal_sigint)
     deadline = time.monotonic() + 180
     while len(list(sweep.glob("*/metrics.jsonl"))) < running and time.monotonic() < deadline:
         time.sleep(0.2)

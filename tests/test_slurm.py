@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import ROOT, TINY, run_python
+from conftest import ROOT, TINY, run_python, terminal_sigint
 from lstm_bench.records import FINISHED
 
 CLUSTER = ROOT / "tests" / "slurm" / "local_cluster.sh"
@@ -223,7 +223,8 @@ def test_e_ctrl_c_cancels_the_sweeps_jobs(slurm_env, tmp_path):
     env = {**os.environ, **slurm_env}
     proc = subprocess.Popen([sys.executable, "run.py", "-m", *SLURM, *tiny("train.steps"), "diag.every=0",
                              "model=rnn", "train.steps=1000000", "seed=0,1", f"hydra.sweep.dir={sweep}"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=terminal_sigint)
     try:
         deadline = time.monotonic() + 300
         while not list(sweep.glob(".submitit/*/*_log.out")):  # a job has started
