@@ -41,6 +41,7 @@ from lstm_bench.report.tables import LengthTable, Row, Tables, fits, setting_tex
 DODGE = 0.3  # the models' points at one T spread over this share of the narrowest gap between lengths...
 DODGE_MAX = 0.08  # ...and over at most this many decades (a single length has no gap)
 ARROW = 1.5  # a censored bound's arrow spans this factor of T
+MIN_TICK_GAP = 0.15  # decades between two length ticks of a T50 panel
 
 
 def length_axis(ax, lengths) -> None:
@@ -143,22 +144,28 @@ def t50(lines: list[T50Line]) -> Figure | None:
                 if xs:
                     a.plot(xs, [y + dy] * len(xs), marker=style.marker, ms=4, ls="none", alpha=FAINT_ALPHA,
                            color=style.color, mfc=style.color if solved else "none")
-            _draw_t50(a, ln.fit, y, style.color, style.marker, lengths)
+            # an open end stops at this model's own shortest or longest run: the lengths its data reach
+            _draw_t50(a, ln.fit, y, style.color, style.marker, sorted({T for T, _ in ln.runs}) or lengths)
             ticks.append(f"{ln.label}\n({sum(ok for _, ok in ln.runs)}/{len(ln.runs)} runs solved)")
         a.set_yticks(range(len(ticks)), ticks, fontsize=8)
         a.set_ylim(-0.6, len(ticks) - 0.4)
         length_axis(a, _few(lengths))
         a.set_xlim(lengths[0] / ARROW ** 1.6, lengths[-1] * ARROW ** 1.6)
         a.set_title(task)
-        a.set_xlabel(f"T50 with its {T50_INTERVAL}; faint: every run, filled solved on test, hollow not", fontsize=8)
+        a.set_xlabel("T")
+    fig.supxlabel(f"T50 with its {T50_INTERVAL}; faint: every run, filled solved on test, hollow not", fontsize=8)
     return fig
 
 
 def _few(lengths: list[int], most: int = 8) -> list[int]:
     """At most `most` of the lengths, spread over their range, for the axis ticks (a search runs many)."""
-    if len(lengths) <= most:
-        return lengths
-    return sorted({lengths[round(i * (len(lengths) - 1) / (most - 1))] for i in range(most)})
+    picked = lengths if len(lengths) <= most else sorted(
+        {lengths[round(i * (len(lengths) - 1) / (most - 1))] for i in range(most)})
+    kept = picked[:1]
+    for T in picked[1:]:  # labels closer than this many decades overprint each other
+        if math.log10(T) - math.log10(kept[-1]) >= MIN_TICK_GAP:
+            kept.append(T)
+    return kept
 
 
 def _draw_t50(a, fit, y: float, color: str, marker: str, lengths: list[int]) -> None:
