@@ -2,8 +2,10 @@
 subprocess, unroll a recurrence's per-step twin, and made-up idx images for task=seq_image."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -52,8 +54,6 @@ def terminal_sigint() -> None:
     """In a child before it starts: SIGINT at its default, as a terminal's foreground job has it. A suite started
     in the background (`cmd &`, as CI may start it) ignores SIGINT, and a child inherits that: Python then installs
     no KeyboardInterrupt for it, and a test's Ctrl-C would not reach the code under test."""
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
@@ -61,9 +61,6 @@ def ctrl_c_once_running(args: list[str], sweep: Path, running: int = 2):
     """A multirun started as a terminal's foreground job (its own process group), sent SIGINT, as a terminal sends
     it, once `running` of its runs have trained and evaluated: (the process, its stdout, stderr, and the seconds from
     the signal to its exit)."""
-    import signal
-    import time
-
     p = subprocess.Popen(args, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=terminal_sigint)
     deadline = time.monotonic() + 180

@@ -218,11 +218,12 @@ def test_d_the_claims_runner_submits_a_claim_to_slurm(slurm_env, tmp_path):
 @slurm_test
 def test_e_ctrl_c_cancels_the_sweeps_jobs(slurm_env, tmp_path):
     # left running, the jobs of an interrupted sweep would race those of the same command started again. Jobs
-    # far longer than the test waits: a smoke-sized sweep could end, on a busy machine, before the interrupt lands
+    # that cannot solve (an unreachable threshold), so that none ends before the interrupt lands
     sweep = tmp_path / "sweep"
     env = {**os.environ, **slurm_env}
     proc = subprocess.Popen([sys.executable, "run.py", "-m", *SLURM, *tiny("train.steps"), "diag.every=0",
-                             "model=rnn", "train.steps=1000000", "seed=0,1", f"hydra.sweep.dir={sweep}"],
+                             "model=rnn", "train.steps=1000000", "task.threshold=0.0001", "seed=0,1",
+                             f"hydra.sweep.dir={sweep}"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=terminal_sigint)
     try:
