@@ -89,7 +89,7 @@ from omegaconf import DictConfig
 @hydra.main(version_base=None, config_path="conf", config_name="config")
 def main(cfg: DictConfig):
     T, lr = cfg.task.length, cfg.train.lr
-    edge = {"a": 37, "b": 80}[cfg.model] * (1 if lr == 0.01 else 0.5)
+    edge = {"a": 37, "b": 80, "c": 3}[cfg.model] * (1 if lr == 0.01 else 0.5)
     solved = T <= edge
     return {"status": "solved" if solved else "unsolved", "solved_test": solved, "val_loss": T / 1000 + lr,
             "steps_to_solve": 100 if solved else None, "model": cfg.model, "task": "stub", "length": T,
@@ -121,6 +121,37 @@ def test_t50_sweeper_on_a_stub_objective(tmp_path):
         assert {pr["phase"] for pr in s["probes"]} == {TUNE, MEASURE}
     # a line per search after every round: the ladder, then the bracket and T50
     assert "model=a: train.lr=0.01 chosen; bracket (20, 40) from tuning; measuring:" in p.stdout
+    # again with one search of the two, in the same directory (the stub has no resume check: b runs again):
+    # t50.json keeps a's search as it was
+    again = run_python(*args, "model=b", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    kept = json.loads((sweep / "t50.json").read_text())
+    assert kept["complete"] and sorted(s["model"] for s in kept["searches"]) == ["a", "b"]
+    assert kept["searches"][0] == found["searches"][0]
+
+
+def test_t50_sweeper_reads_each_searchs_shortest_length_from_its_config(tmp_path):
+    """Model c solves only T <= 3: its search goes down the ladder and measures at the shortest length it may run,
+    the sweeper's min_length (2), or with min_length_key the search's own config's (8), and never below it."""
+    (tmp_path / "stub.py").write_text(STUB)
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.yaml").write_text("model: c\nseed: 0\nfloor: 8\ntask:\n  length: 10\n"
+                                                   "train:\n  lr: 0.001\n")
+    lengths = {}
+    for name, extra in (("plain", []), ("floor", ["hydra.sweeper.min_length_key=floor"])):
+        sweep = tmp_path / name
+        p = run_python("stub.py", "-m", "hydra/sweeper=t50", "hydra.sweeper.check=null", "hydra.sweeper.start=10",
+                       "hydra.sweeper.tune_values=[0.001,0.01]", "hydra.sweeper.n_min=4", "hydra.sweeper.n_max=6",
+                       f"hydra.sweep.dir={sweep}", *extra, cwd=tmp_path)
+        assert p.returncode == 0, p.stderr[-3000:]
+        (search,) = json.loads((sweep / "t50.json").read_text())["searches"]
+        lengths[name] = {pr["length"] for pr in search["probes"]}
+        assert search["min_length"] == {"plain": 2, "floor": 8}[name]
+    assert min(lengths["plain"]) < 8 and min(lengths["floor"]) == 8, lengths
+    p = run_python("stub.py", "-m", "hydra/sweeper=t50", "hydra.sweeper.check=null", "hydra.sweeper.min_length_key=nope",
+                   f"hydra.sweep.dir={tmp_path / 'bad'}", cwd=tmp_path)
+    assert p.returncode != 0 and "hydra.sweeper.min_length_key=nope: the config gives None, not a length" in p.stderr
+    assert "Traceback" not in p.stderr
 
 
 # ----------------------------------------------------------------------------- cost

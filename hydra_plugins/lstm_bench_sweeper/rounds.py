@@ -6,7 +6,8 @@ Each round's probes are checked before any of them starts (checks.py): a bad one
 per bad probe. A probe whose job crashed is recorded with its error and counts as not solved; the searches go
 on, and after the table the sweep exits with status 1. The subclass's JSON file is rewritten after every
 round (atomically), and run again with the same hydra.sweep.dir a search replays: finished probes are not run
-again (run.py's resume check) and the search goes on from where it stopped.
+again (run.py's resume check) and the search goes on from where it stopped. Run again with fewer searches (one
+model of four), the file keeps the searches it held that this run leaves out.
 """
 
 import itertools
@@ -21,7 +22,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.lstm_bench_sweeper.checks import CheckedSweep, failure
-from lstm_bench.records import write_json
+from lstm_bench.records import read_json, write_json
 
 
 def parse_overrides(hydra_context: Optional[HydraContext], params: Optional[Dict[str, str]], arguments: Sequence[str]):
@@ -118,6 +119,16 @@ class RoundSweeper(CheckedSweep, Sweeper):
 
     # ---- the loop
 
+    def earlier(self, path: Path, groups: List[List[str]]) -> list:
+        """The searches that `path`, the file an earlier sweep in this directory wrote, holds and this sweep does
+        not run: a resume with fewer overrides must not drop the others' records. [] where there is no such file."""
+        try:
+            found = read_json(path).get("searches")
+        except (OSError, ValueError, AttributeError):
+            return []
+        mine = {frozenset(g) for g in groups}
+        return [s for s in found or [] if isinstance(s, dict) and frozenset(s.get("overrides") or []) not in mine]
+
     def planned_jobs(self, arguments: List[str]) -> List[List[str]]:
         """The first round's probes: the later ones depend on the results."""
         return [[*g, *self.probe_overrides(p)] for g in self.groups(arguments) for p in self.probes(self.new_search(g))]
@@ -127,6 +138,12 @@ class RoundSweeper(CheckedSweep, Sweeper):
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         groups = self.groups(arguments)
         searches = [self.new_search(g) for g in groups]
+        kept = self.earlier(sweep_dir / self.json_name, groups)
+
+        def write(complete: bool) -> None:
+            doc = self.summary(searches, groups, complete=complete and all(s.get("done") for s in kept))
+            write_json(sweep_dir / self.json_name, {**doc, "searches": [*kept, *doc["searches"]]})
+
         returns, failed, job_idx, round_no = [], [], 0, 0
         while True:
             todo = [(i, p) for i, s in enumerate(searches) for p in self.probes(s)]
@@ -153,7 +170,7 @@ class RoundSweeper(CheckedSweep, Sweeper):
                 self.record(searches[i], p, result, why, os.path.relpath(str(run_dir), str(sweep_dir)) if run_dir else None)
             for g, s in zip(groups, searches):
                 print(f"  {' '.join(g)}: {self.describe(g, s)}", flush=True)
-            write_json(sweep_dir / self.json_name, self.summary(searches, groups, complete=False))
-        write_json(sweep_dir / self.json_name, self.summary(searches, groups, complete=True))
+            write(complete=False)
+        write(complete=True)
         self.end(failed, job_idx)
         return returns

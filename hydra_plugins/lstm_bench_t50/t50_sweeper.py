@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
+from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from hydra_plugins.lstm_bench_sweeper.checks import CheckedSweep
@@ -32,7 +33,8 @@ class T50SweeperConf:
     tune_values: List[Any] = field(default_factory=lambda: [1e-3, 3e-3, 1e-2])
     start: int = 25  # the first rung of the tuning ladder, unless start_key names a config key that gives it
     start_key: Optional[str] = None  # e.g. ladder.long: each search reads its start from its own config
-    min_length: int = 2
+    min_length: int = 2  # the shortest length a search may run, unless min_length_key names a config key that gives it
+    min_length_key: Optional[str] = None  # e.g. ladder.floor: a task's own shortest (copy 1, adding 2)
     max_length: int = 8192
     per_round: int = 2  # measurement runs per search per round
     n_min: int = 8  # measurement runs before the search may stop
@@ -57,36 +59,39 @@ class T50Sweeper(RoundSweeper):
     json_name = "t50.json"
 
     def __init__(self, length_key: str = "task.length", tune_key: str = "train.lr", tune_values=(1e-3, 3e-3, 1e-2),
-                 start: int = 25, start_key: Optional[str] = None, min_length: int = 2, max_length: int = 8192,
+                 start: int = 25, start_key: Optional[str] = None, min_length: int = 2,
+                 min_length_key: Optional[str] = None, max_length: int = 8192,
                  per_round: int = 2, n_min: int = 8, n_max: int = 24, rel_width: float = 1.0,
                  max_batch_size: Optional[int] = None, params: Optional[Dict[str, str]] = None,
                  check: Optional[str] = CheckedSweep.check) -> None:
         super().__init__(params, check, max_batch_size)
         self.length_key, self.tune_key, self.start_key = length_key, tune_key, start_key
+        self.keys = {k: v for k, v in (("start", start_key), ("min_length", min_length_key)) if v}
         self.tune_values = list(OmegaConf.to_container(tune_values) if OmegaConf.is_config(tune_values) else tune_values)
         self.owned = (length_key, tune_key, "seed")
         self.settings = dict(start=start, n_choices=len(self.tune_values), min_length=min_length,
                              max_length=max_length, per_round=per_round, n_min=n_min, n_max=n_max, rel_width=rel_width)
         T50Search(**self.settings)  # checks the settings now
         self.info: Dict[int, Dict[Probe, dict]] = {}  # id(search) -> probe -> what t50.json keeps of its run
-        self._starts: Dict[str, int] = {}
+        self._own: Dict[str, Dict[str, int]] = {}  # a search's start and min_length read from its own config
 
     def groups(self, arguments: List[str]) -> List[List[str]]:
         groups = super().groups(arguments)
-        if self.start_key:  # each search's start from its own config (a task's ladder)
+        if self.keys:  # each search's start and shortest length from its own config (a task's ladder)
             loader = self.hydra_context.config_loader  # type: ignore[union-attr]
             for g in groups:
-                start = OmegaConf.select(loader.load_sweep_config(self.config, list(g)), self.start_key)
-                if not isinstance(start, int) or start < 1:
-                    raise ValueError(f"hydra.sweeper.start_key={self.start_key}: {' '.join(g)} gives {start!r}, "
-                                     f"not a length")
-                self._starts[" ".join(g)] = start
+                cfg = loader.load_sweep_config(self.config, list(g))
+                for name, key in self.keys.items():
+                    value = OmegaConf.select(cfg, key)
+                    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                        raise ConfigCompositionException(f"hydra.sweeper.{name}_key={key}: "
+                                                         f"{' '.join(g) or 'the config'} gives {value!r}, not a length")
+                    self._own.setdefault(" ".join(g), {})[name] = value
         return groups
 
     def new_search(self, group=None) -> T50Search:
-        start = self._starts.get(" ".join(group or []), self.settings["start"])
-        return T50Search(**{**self.settings, "start": min(max(start, self.settings["min_length"]),
-                                                           self.settings["max_length"])})
+        s = {**self.settings, **self._own.get(" ".join(group or []), {})}
+        return T50Search(**{**s, "start": min(max(s["start"], s["min_length"]), s["max_length"])})
 
     def probes(self, search: T50Search) -> list:
         return search.next_round()
@@ -114,7 +119,8 @@ class T50Sweeper(RoundSweeper):
             d = s.to_dict()
             first = next((o.extra for o in s.outcomes if o.extra.get("model")), {})
             records.append({"overrides": g, "model": first.get("model"), "task": first.get("task"),
-                            "chosen": None if s.chosen is None else self.tune_values[s.chosen], **{
+                            "chosen": None if s.chosen is None else self.tune_values[s.chosen],
+                            "start": s.start, "min_length": s.min_length, **{
                                 k: d[k] for k in ("bracket", "capped", "done")},
                             "t50": {"text": fit.text(), "kind": fit.kind, "value": fit.value, "lo": fit.lo,
                                     "hi": fit.hi, "runs": len(s.measured)},
