@@ -37,7 +37,16 @@ def _clean(obj):
 
 
 def _umask() -> int:
-    mask = os.umask(0)  # the only way to read it is to set it: put it straight back
+    """The process's umask, read from /proc (Linux 4.7+): setting it to read it, the only portable way, would leave
+    a thread that creates a file in that instant with umask 0."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0)  # elsewhere: set it, and put it straight back
     os.umask(mask)
     return mask
 

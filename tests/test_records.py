@@ -261,3 +261,16 @@ def test_an_atomic_write_gets_the_mode_a_plain_open_would(tmp_path, umask):
     mode = lambda name: stat.S_IMODE((tmp_path / name).stat().st_mode)  # noqa: E731
     assert mode("result.json") == mode("plain.json") == 0o666 & ~umask
     assert (tmp_path / "result.json").read_text() == "{}\n" and len(list(tmp_path.iterdir())) == 2
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the umask from /proc (Linux)")
+def test_an_atomic_write_reads_the_umask_without_setting_it(tmp_path, monkeypatch):
+    """Setting the umask to read it would give a thread that creates a file in that instant umask 0."""
+    calls, real = [], os.umask
+    umask = real(0o027)
+    try:
+        monkeypatch.setattr(os, "umask", lambda mask: calls.append(mask) or real(mask))
+        write_text(tmp_path / "result.json", "{}\n")
+    finally:
+        real(umask)
+    assert calls == [] and stat.S_IMODE((tmp_path / "result.json").stat().st_mode) == 0o640
