@@ -110,6 +110,8 @@ def test_rows_split_by_a_setting_that_differs(tmp_path):
     text = report.render(report.load(tmp_path), "md")
     assert "differ in train.lr" in text
     assert "| lstm | adding | 100 | 0.001 |" in text and "| lstm | adding | 100 | 0.003 |" in text
+    # nothing chose between the values (no --tune): the findings line says each has its own row, not bare "no tuning"
+    assert "no tuning: a row per train.lr value, 1 seed," in text
 
 
 def test_frontier_table_from_frontier_json(tmp_path):

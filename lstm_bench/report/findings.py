@@ -44,8 +44,9 @@ def conditions(res: Results, task: str, t50: bool = False) -> str:
         keys = ", ".join(res.tuned)
         parts.append(f"{keys} tuned per model and T on validation"
                      + ("; T50 fitted to the chosen value's runs at each T" if t50 else ""))
-    else:
-        parts.append("no tuning")
+    else:  # a swept key that nothing chose between gives each value its own row: say so, or a T50 sweep's
+        # rows (its tuning runs beside its measurement runs) would read as one setting
+        parts.append(f"no tuning: a row per {', '.join(res.keys)} value" if res.keys else "no tuning")
     parts.append(_seeds(res, task))
     old = sum(r.counted_by_status for r in runs)
     if old:
