@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lstm_bench import report
-from lstm_bench.report import plots
+from lstm_bench.report import plots, tables
 from lstm_bench.report.stats import fit_t50
 
 REPO = Path(__file__).resolve().parent.parent
@@ -102,6 +102,21 @@ def test_provenance_warns_when_code_or_versions_differ(tmp_path):
     text = cli(tmp_path).stdout
     assert "WARNING: the runs come from different code versions" in text and "bbbbbbbbbbbb" in text
     assert "WARNING: package versions differ between runs: torch 2.12.0 (1 runs), 2.13.0 (1 runs)" in text
+
+
+def test_a_rate_counts_the_runs_that_reached_their_end(tmp_path):
+    """An interrupted or crashed run, which the same command runs again, is no verdict: the outcomes column counts
+    it, the rate's n does not. A diverged run ended, unsolved, and counts."""
+    for name, status in (("s0", "solved"), ("s1", "interrupted"), ("s2", "crashed"), ("s3", "diverged")):
+        make_run(tmp_path, name, seed=int(name[1]), status=status, solved_test=status == "solved")
+    res = tables.results(report.load(tmp_path).runs)
+    (row,) = res.rows
+    assert (row.n_solved, len(row.counted), len(row.runs)) == (1, 2, 4) and row.solve_rate == 0.5
+    text = report.render(report.load(tmp_path), "md")
+    assert "| 1/2 [0.09, 0.91] |" in text and "1 crashed, 1 diverged, 1 interrupted" in text and "no tuning, 2 seeds)" in text
+    csv = report.render(report.load(tmp_path), "csv").splitlines()
+    line = dict(zip(csv[-2].split(","), csv[-1].split(",")))
+    assert (line["runs"], line["solved"], line["n"], line["n_interrupted"]) == ("4", "1", "2", "1")
 
 
 def test_rows_split_by_a_setting_that_differs(tmp_path):

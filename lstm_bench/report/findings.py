@@ -30,7 +30,7 @@ def _seeds(res: Results, task: str) -> str:
     per_model = defaultdict(set)
     for row in res.rows:
         if row.task == task:
-            per_model[(row.model, row.setting)] |= {r.result["seed"] for r in row.runs}
+            per_model[(row.model, row.setting)] |= {r.result["seed"] for r in row.counted}
     counts = sorted({len(s) for s in per_model.values()})
     n = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
     return f"{n} seed{'s' if n != '1' else ''}"
@@ -61,7 +61,7 @@ def results_lines(res: Results) -> list[str]:
         by_length = defaultdict(list)
         for row in res.rows:
             if row.task == task:
-                by_length[row.length].append(f"{row.label} {solve_rate_text(row.n_solved, len(row.runs))}")
+                by_length[row.length].append(f"{row.label} {solve_rate_text(row.n_solved, len(row.counted))}")
         lines.append(f"{task}, solved on test [95% Wilson]: "
                      + "; ".join(f"T={L} " + ", ".join(cells) for L, cells in sorted(by_length.items()))
                      + " " + conditions(res, task))

@@ -85,6 +85,9 @@ def _model_lines(rows: list[Row]):
 def solve_rate(rows: list[Row]) -> Figure:
     fig, ax, lines = _model_lines(rows)
     for a, label, rs, shift in lines:
+        rs = [r for r in rs if r.counted]  # a length whose runs were all interrupted has no rate to draw
+        if not rs:
+            continue
         xs = shift([r.length for r in rs])
         lo, hi = zip(*(r.solve_ci for r in rs))
         style = model_style(label)

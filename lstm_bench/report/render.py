@@ -89,7 +89,7 @@ def results_cells(res: Results) -> tuple[list[str], list[list[str]]]:
         other = ", ".join(f"{row.outcomes[s]} {s}" for s in sorted(row.outcomes) if s not in (Status.SOLVED,
                                                                                                Status.UNSOLVED))
         rows.append([row.model, row.task, str(row.length), *row.setting, *row.chosen,
-                     *[_values(row.capacity(k)) for k in res.capacity], solve_rate_text(row.n_solved, len(row.runs)), _median_cell(row.steps, row.n_solved),
+                     *[_values(row.capacity(k)) for k in res.capacity], solve_rate_text(row.n_solved, len(row.counted)), _median_cell(row.steps, row.n_solved),
                      *[_cell(row.stats[k], COLUMNS[k][1]) for k in stats], other or DASH])
     return header, rows
 
@@ -110,7 +110,7 @@ def results_numbers(res: Results) -> tuple[list[str], list[list]]:
         steps = row.steps
         line = [row.model, row.task, row.length, *row.setting, *row.chosen,
                 *[_values(row.capacity(k)) for k in res.capacity], len(row.runs), row.n_solved,
-                _num(row.solve_rate), *map(_num, row.solve_ci), len(row.runs),
+                _num(row.solve_rate), *map(_num, row.solve_ci), len(row.counted),
                 *map(_num, (steps.median, steps.q1, steps.q3)), steps.n]
         for s in MEAN_STATS:
             line += [_num(row.stats[s].mean), _num(row.stats[s].std), row.stats[s].n]

@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from lstm_bench.records import EVALUATED, Status
+from lstm_bench.records import EVALUATED, FINISHED, Status
 from lstm_bench.report.load import ReportError, Run, Sweep, provenance
 from lstm_bench.report.stats import T50, MedianIQR, finite, fit_t50, quartiles, wilson
 from lstm_bench.report.tune import choose, unswept
@@ -84,25 +84,32 @@ class Row:
         return self.model + "".join(f" {v}" for v in self.setting)
 
     @property
+    def counted(self) -> list[Run]:
+        """The runs a solve rate counts: those that reached their end. A crashed or interrupted run, which the same
+        command runs again, is no verdict on the model: the outcomes column counts it, the rate's n does not."""
+        return [r for r in self.runs if r.result["status"] in FINISHED]
+
+    @property
     def n_solved(self) -> int:
-        return sum(r.solved for r in self.runs)
+        return sum(r.solved for r in self.counted)
 
     @property
     def solve_ci(self) -> tuple[float, float]:
-        return wilson(self.n_solved, len(self.runs))
+        return wilson(self.n_solved, len(self.counted))
 
     @property
     def steps(self) -> MedianIQR:
-        """Steps to solve (the step validation met the threshold) over every run, an unsolved one censored (infinite)."""
-        return quartiles(r.steps_to_solve for r in self.runs)
+        """Steps to solve (the step validation met the threshold) over every counted run, an unsolved one censored
+        (infinite)."""
+        return quartiles(r.steps_to_solve for r in self.counted)
 
     def capacity(self, key: str) -> tuple[int, ...]:
         """The distinct values of a CAPACITY key over the row's runs (none: not recorded)."""
         return tuple(sorted({v for v in (_capacity(r, key) for r in self.runs) if v is not None}))
 
     @property
-    def solve_rate(self) -> float:
-        return self.n_solved / len(self.runs)
+    def solve_rate(self) -> float | None:
+        return self.n_solved / len(self.counted) if self.counted else None
 
 
 def _capacity(run: Run, key: str) -> int | None:
@@ -195,7 +202,7 @@ def fits(res: Results) -> dict[tuple[str, str, str], T50]:
     each length)."""
     groups = defaultdict(list)
     for row in res.rows:
-        groups[(row.task, row.model, setting_text(res.keys, row.setting))] += row.runs
+        groups[(row.task, row.model, setting_text(res.keys, row.setting))] += row.counted
     return {g: fit_t50([(r.result["length"], r.solved) for r in rs], [r.result["seed"] for r in rs])
             for g, rs in sorted(groups.items())}
 
