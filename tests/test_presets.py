@@ -91,13 +91,14 @@ def sweep(preset: str) -> tuple[list[tuple[str, ...]], dict[tuple[str, bool], li
 @functools.cache
 def check_arm(preset: str, arm: tuple[str, ...]) -> dict:
     """Compose one arm, build every run of it; what those runs are."""
-    cfg = compose_cfg(f"+experiment={preset}", *arm)
+    cfg = compose_cfg(*arm, f"+experiment={preset}")  # the sweep's order: its params, then the command line's
     hydra.utils.get_class(cfg.hydra.sweeper._target_)  # the sweeper it names exists
     run = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
     OmegaConf.set_struct(run, True)  # as composed: a swept key the config lacks is an error unless +key
     _, values = sweep(preset)
     seen = {"tasks": set(), "models": set(), "seeds": set(), "task_objects": [],
-            "choices": dict(cfg.hydra.runtime.choices)}
+            "choices": dict(cfg.hydra.runtime.choices),
+            "config": dict(leaves(OmegaConf.to_container(run)))}
     built = set()
     for combo in itertools.product(*values.values()):
         for (key, add), value in zip(values, combo):  # every combination sets every key: no copy needed
@@ -119,6 +120,15 @@ def check_arm(preset: str, arm: tuple[str, ...]) -> dict:
     return seen
 
 
+def leaves(d: dict, prefix: str = ""):
+    """(dotted key, value) for every leaf of a nested dict."""
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from leaves(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
+
+
 def arms_using(file: str) -> list[tuple[str, tuple[str, ...]]]:
     """The (preset, arm) pairs that compose conf/experiment/FILE.yaml as a sweep's choice."""
     group, name = file.rsplit("/", 1)
@@ -130,8 +140,13 @@ def arms_using(file: str) -> list[tuple[str, tuple[str, ...]]]:
 def test_preset_composes_and_every_run_builds(file):
     if "/" in file and arms_using(file):  # an arm: checked through the presets that sweep it
         group, name = file.rsplit("/", 1)
+        own = OmegaConf.load(CONF / "experiment" / f"{file}.yaml")
+        own = [(k, v) for k, v in leaves(OmegaConf.to_container(own)) if k != "defaults" and "${" not in str(v)]
         for preset, arm in arms_using(file):
-            assert check_arm(preset, arm)["choices"][f"experiment/{group}"] == name
+            seen = check_arm(preset, arm)
+            assert seen["choices"][f"experiment/{group}"] == name
+            # a sweep merges the arm before its preset: a key both set would silently take the preset's value
+            assert [(k, seen["config"].get(k)) for k, _ in own] == own, (preset, arm)
         return
     assert file in EXPECTED, f"+experiment={file}: add what it runs to EXPECTED"
     tasks, models, seeds, settings = EXPECTED[file]
