@@ -6,7 +6,7 @@ import json
 from collections import defaultdict
 
 from lstm_bench.report.load import Run
-from lstm_bench.report.stats import T50_INTERVAL, fmt_length, ratio, solve_rate_text
+from lstm_bench.report.stats import T50_INTERVAL, fmt_length, ratio
 from lstm_bench.report.tables import FrontierTable, Results, SearchRow
 
 
@@ -61,7 +61,7 @@ def results_lines(res: Results) -> list[str]:
         by_length = defaultdict(list)
         for row in res.rows:
             if row.task == task:
-                by_length[row.length].append(f"{row.label} {solve_rate_text(row.n_solved, len(row.counted))}")
+                by_length[row.length].append(f"{row.label} {row.solve_text}")
         lines.append(f"{task}, solved on test [95% Wilson]: "
                      + "; ".join(f"T={L} " + ", ".join(cells) for L, cells in sorted(by_length.items()))
                      + " " + conditions(res, task))

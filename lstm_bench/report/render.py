@@ -17,7 +17,7 @@ from pathlib import Path
 from lstm_bench.records import Status, write_json, write_text
 from lstm_bench.report.findings import bracket_text, results_lines, search_lines, t50_lines
 from lstm_bench.report.load import ReportError, Sweep
-from lstm_bench.report.stats import T50, T50_INTERVAL, T50_MODEL, MedianIQR, solve_rate_text
+from lstm_bench.report.stats import T50, T50_INTERVAL, T50_MODEL, MedianIQR
 from lstm_bench.report.tune import RULE
 from lstm_bench.report.tables import (OTHER_OUTCOMES, STATS, FrontierTable, LengthTable, Results, SearchRow, Stat,
                                       Tables, build)
@@ -89,7 +89,7 @@ def results_cells(res: Results) -> tuple[list[str], list[list[str]]]:
         other = ", ".join(f"{row.outcomes[s]} {s}" for s in sorted(row.outcomes) if s not in (Status.SOLVED,
                                                                                                Status.UNSOLVED))
         rows.append([row.model, row.task, str(row.length), *row.setting, *row.chosen,
-                     *[_values(row.capacity(k)) for k in res.capacity], solve_rate_text(row.n_solved, len(row.counted)), _median_cell(row.steps, row.n_solved),
+                     *[_values(row.capacity(k)) for k in res.capacity], row.solve_text, _median_cell(row.steps, row.n_solved),
                      *[_cell(row.stats[k], COLUMNS[k][1]) for k in stats], other or DASH])
     return header, rows
 

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from lstm_bench.records import EVALUATED, FINISHED, Status
 from lstm_bench.report.load import ReportError, Run, Sweep, provenance
-from lstm_bench.report.stats import T50, MedianIQR, finite, fit_t50, quartiles, wilson
+from lstm_bench.report.stats import T50, MedianIQR, finite, fit_t50, quartiles, solve_rate_text, wilson
 from lstm_bench.report.tune import choose, unswept
 
 # what does not make two runs different experiments: the seed is averaged over, the rest is bookkeeping.
@@ -96,6 +96,11 @@ class Row:
     @property
     def solve_ci(self) -> tuple[float, float]:
         return wilson(self.n_solved, len(self.counted))
+
+    @property
+    def solve_text(self) -> str:
+        """`3/5 [0.23, 0.88]`: the row's solve rate over its counted runs, as every table and findings line writes it."""
+        return solve_rate_text(self.n_solved, len(self.counted))
 
     @property
     def steps(self) -> MedianIQR:
