@@ -31,6 +31,13 @@ TINY = ["logger=none", "model.hidden_size=8", "embed_size=4", "task.length=6", "
         "train.eval_every=10", "train.batch_size=8", "train.eval_batch_size=16", "train.threads=1", "train.prune=false"]
 
 
+def pytest_collection_modifyitems(items):
+    """The Slurm tests first: one pytest-xdist worker runs them one after another (their xdist_group) for a few
+    minutes, and started last they would leave that worker running them alone at the end of the suite."""
+    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None
+               or item.get_closest_marker("xdist_group").args[:1] != ("slurm",))
+
+
 def compose_cfg(*overrides: str):
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
         return compose("config", overrides=list(overrides), return_hydra_config=True)

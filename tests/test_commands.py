@@ -6,6 +6,7 @@ sweep starts (hydra_plugins/lstm_bench_sweeper/checks.py). A representative few 
 """
 import copy
 import json
+import os
 import re
 import shlex
 from pathlib import Path
@@ -29,7 +30,9 @@ from run import unknown_choice
 CONF = ROOT / "conf"
 # tiny runs for a sweep over lengths: conftest's TINY but its length, and no diagnostics
 TINY_SWEEP = [o for o in TINY if not o.startswith("task.length=")] + ["diag.every=0"]
-pytestmark = pytest.mark.usefixtures("fake_fashion_mnist")  # task=seq_image builds without the real data
+# task=seq_image builds without the real data; one pytest-xdist worker for the module, so that the commands that
+# run the same jobs (a preset, and a seed or a task of it) compose and check each job once (ARMS, CHECKED)
+pytestmark = [pytest.mark.usefixtures("fake_fashion_mnist"), pytest.mark.xdist_group("commands")]
 RUN = re.compile(r"(?:\S*/)?python3? run\.py\b")  # `python run.py`, `.venv/bin/python run.py`
 # a code line that runs run.py: at its start, after a `$ ` prompt or a YAML comment's `#`, or after a set-up's `&&`
 COMMAND_LINE = re.compile(r"(?:\$ |#\s*)?(?:[^`]*&&\s*)?" + RUN.pattern)
@@ -98,6 +101,9 @@ def test_the_commands_are_found():
     assert len(COMMANDS) >= 30
 
 
+ARMS = {}  # (the command's own part, a job's group overrides) -> the config they compose: shared by the commands
+
+
 class Composer:
     """Each job's config as Hydra's config loader composes it (load_sweep_config), but its `hydra` node, the
     loading shared by jobs that differ in values only: their config-group overrides compose once, then each
@@ -106,20 +112,22 @@ class Composer:
     for a sweep of hundreds of jobs."""
 
     def __init__(self, loader, master):
-        self.loader, self.master, self.arms = loader, master, {}
+        self.loader, self.master = loader, master
         self.parser = OverridesParser.create(config_loader=loader)
+        # what load_sweep_config reads of the command besides the job's overrides
+        self.command = (master.hydra.job.config_name, tuple(OmegaConf.to_container(master.hydra.overrides.hydra)))
 
     def is_group(self, override) -> bool:
         return self.loader.repository.group_exists(override.key_or_group) and not isinstance(override.value(), dict)
 
     def __call__(self, job: list[str]):
         parsed = self.parser.parse_overrides(job)
-        groups = tuple(o.input_line for o in parsed if self.is_group(o))
-        if groups not in self.arms:
-            full = self.loader.load_sweep_config(self.master, list(groups))
-            self.arms[groups] = OmegaConf.masked_copy(full, [k for k in full if k != "hydra"])
-            OmegaConf.set_struct(self.arms[groups], True)
-        cfg = copy.deepcopy(self.arms[groups])
+        arm = (self.command, tuple(o.input_line for o in parsed if self.is_group(o)))
+        if arm not in ARMS:
+            full = self.loader.load_sweep_config(self.master, list(arm[1]))
+            ARMS[arm] = OmegaConf.masked_copy(full, [k for k in full if k != "hydra"])
+            OmegaConf.set_struct(ARMS[arm], True)
+        cfg = copy.deepcopy(ARMS[arm])
         ConfigLoaderImpl._apply_overrides_to_config([o for o in parsed if not self.is_group(o)], cfg)
         return cfg
 
@@ -190,6 +198,14 @@ def test_composer_matches_hydra():
         for wrong in ("rung=long", "model.nokey=1"):  # a key the config lacks needs a +
             with pytest.raises(ConfigCompositionException):
                 compose([*jobs[0], wrong])
+
+
+def test_a_modules_tests_share_one_worker(request):
+    """Under pytest-xdist's loadgroup (the suite's addopts) this module's tests run in one worker, by its
+    xdist_group, so the commands share ARMS and CHECKED; with pytest 9.2 they did not, silently (pyproject.toml)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER") or not getattr(request.config.option, "loadgroup", False):
+        pytest.skip("the suite runs in one process: no workers to share")
+    assert request.node.nodeid.endswith("@commands"), request.node.nodeid
 
 
 # ----------------------------------------------------------------------------- a representative few, for real

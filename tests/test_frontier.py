@@ -120,7 +120,8 @@ def test_frontier_on_a_real_tiny_sweep(tmp_path):
     sweep = tmp_path / "frontier"
     args = ["run.py", "-m", "hydra/sweeper=frontier", "+experiment=smoke", "hydra.sweeper.params.seed=0",
             "model=lstm", "hydra.sweeper.start=2", "hydra.sweeper.max_length=16", "hydra.sweeper.resolution=1",
-            "task.threshold=0.05", "train.lr=1e-2", "train.steps=80", "diag.every=0", f"hydra.sweep.dir={sweep}"]
+            "task.threshold=0.05", "train.lr=1e-2", "train.steps=80", "diag.every=0", f"hydra.sweep.dir={sweep}",
+            "hydra.launcher.n_jobs=1"]  # a round's one job in this process: no workers to start (test_sweeps runs them)
     p = run_python(*args)
     assert p.returncode == 0, p.stderr[-3000:]
     front = json.loads((sweep / "frontier.json").read_text())
@@ -152,7 +153,8 @@ def test_frontier_checks_each_round_before_launching_it(tmp_path):
     refuses; that round is refused before it launches, with the first round on record."""
     sweep = tmp_path / "frontier"
     args = ["run.py", "-m", "hydra/sweeper=frontier", *(o for o in TINY if not o.startswith("task.length=")),
-            "diag.every=0", "hydra.sweeper.start=10", "hydra.sweeper.resolution=1", f"hydra.sweep.dir={sweep}"]
+            "diag.every=0", "hydra.sweeper.start=10", "hydra.sweeper.resolution=1", f"hydra.sweep.dir={sweep}",
+            "hydra.launcher.n_jobs=1"]
     p = run_python(*args, "model=lstm_cell", "model.variant=nfg,bogus")
     assert p.returncode == 2, p.stderr[-3000:]
     error, line = p.stderr.strip().splitlines()[-2:]

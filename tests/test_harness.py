@@ -239,16 +239,6 @@ def test_a_bad_wandb_mode_is_bad_input_and_nothing_is_written(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_real_two_job_multirun(tmp_path):
-    proc = run_cli("-m", "model=rnn,lstm", *TINY, "train.steps=10", "train.eval_every=5",
-                   f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    results = sorted((json.loads(p.read_text()) for p in (tmp_path / "sweep").glob("*/result.json")),
-                     key=lambda r: r["model"])
-    assert [r["model"] for r in results] == ["lstm", "rnn"]
-    assert all(r["steps"] == 10 for r in results)
-
-
 BAD = [
     (["model=transformer"], "model='transformer'",
      "one of " + ", ".join(sorted(p.stem for p in (ROOT / "conf" / "model").glob("*.yaml")))),

@@ -69,7 +69,9 @@ EXPECTED = {
                  {"lstm_cell", *(f"lstm_cell-{v}" for v in VARIANTS if v != "vanilla"),
                   *(f"lstm_cell-{v}+peephole" for v in VARIANTS)}, {0, 1, 2}, {}),
 }
-pytestmark = pytest.mark.usefixtures("fake_fashion_mnist")  # task=seq_image builds without the real data
+# task=seq_image builds without the real data; one pytest-xdist worker for the module, so that a preset's arms
+# are composed and built once (check_arm's cache), for the preset and for the arm files it sweeps
+pytestmark = [pytest.mark.usefixtures("fake_fashion_mnist"), pytest.mark.xdist_group("presets")]
 
 
 @functools.cache

@@ -9,11 +9,9 @@ import math
 import sys
 
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.cm import ScalarMappable
-from matplotlib.colors import Normalize
 
-from lstm_bench.figures import CMAP, new_figure, save
+# matplotlib is imported in the functions that draw: every run imports this module, and a run without
+# diagnostics (diag.every=0, as the sweeps' runs) would pay a third of a second to start for nothing
 
 TINY = sys.float_info.min  # float64's smallest normal number: the probe's floor for a norm
 
@@ -25,6 +23,10 @@ def histogram(counts: list) -> tuple[np.ndarray, np.ndarray]:
 
 def heatmap_rgb(values) -> np.ndarray:
     """(H, T) values in [0, 1] -> (H, T, 3) uint8 pixels in the colour map, f = 0 dark, f = 1 bright."""
+    from matplotlib import colormaps
+
+    from lstm_bench.figures import CMAP
+
     rgba = colormaps[CMAP](np.clip(np.asarray(values), 0.0, 1.0))  # (H, T, 4) floats
     return (rgba[..., :3] * 255).astype(np.uint8)
 
@@ -37,6 +39,12 @@ def log10_curve(norms: list) -> list:
 def grad_through_time(rows: list[dict], path) -> None:
     """‖∂L/∂h‖ (and ‖∂L/∂c‖ where there is a cell) against the lag k, the steps back from each
     sequence's scored step, one line per probe, coloured by step; the dependency lengths shaded."""
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    from lstm_bench.figures import CMAP, new_figure, save
+
     panels = [k for k in ("grad_h_lag", "grad_c_lag") if k in rows[-1]]
     fig, axes = new_figure(len(panels), 1)
     axes = axes[:, 0]  # (n_panels,)
@@ -67,6 +75,8 @@ def grad_through_time(rows: list[dict], path) -> None:
 
 def forget_heatmap(f, step: int, path) -> None:
     """f_t of one probe example's real steps as units x time: bright rows hold their memory, dark rows erase it."""
+    from lstm_bench.figures import CMAP, new_figure, save
+
     fig, axes = new_figure(panel_size=(6.5, 4.0))
     ax = axes[0, 0]
     im = ax.imshow(np.asarray(f), aspect="auto", interpolation="nearest", cmap=CMAP, vmin=0.0, vmax=1.0)

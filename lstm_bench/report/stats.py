@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Sequence
 
 import numpy as np
-from scipy.special import log_expit
-from scipy.stats import binomtest
 
 
 def finite(v) -> float | None:
@@ -25,6 +23,10 @@ def wilson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """The Wilson score interval of a proportion k/n; (0, 1) when there are no trials (nothing is known)."""
     if n <= 0:
         return 0.0, 1.0
+    # here, not at the top: every process imports this module (Hydra's plugin scan reaches it through the T50
+    # sweeper), and scipy.stats would add most of a second to each start
+    from scipy.stats import binomtest
+
     ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
     return float(ci.low), float(ci.high)
 
@@ -151,7 +153,8 @@ class Posterior:
     def add(self, length: float, solved: float, runs: float = 1) -> Posterior:
         """`solved` solves of `runs` runs at `length`."""
         z = _B[None, :] * (_U[:, None] - math.log(length))  # (U, B)
-        self.loglik += runs * log_expit(z) - (runs - solved) * z  # log sigmoid(-z) = log sigmoid(z) - z
+        log_sigmoid = -np.logaddexp(0.0, -z)  # log sigmoid(z), stable for either sign (scipy's log_expit, bit for bit)
+        self.loglik += runs * log_sigmoid - (runs - solved) * z  # log sigmoid(-z) = log sigmoid(z) - z
         return self
 
     def weights(self) -> np.ndarray:
