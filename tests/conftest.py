@@ -34,8 +34,11 @@ TINY = ["logger=none", "model.hidden_size=8", "embed_size=4", "task.length=6", "
 def pytest_collection_modifyitems(items):
     """The Slurm tests first: one pytest-xdist worker runs them one after another (their xdist_group) for a few
     minutes, and started last they would leave that worker running them alone at the end of the suite."""
-    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None
-               or item.get_closest_marker("xdist_group").args[:1] != ("slurm",))
+    def after_slurm(item) -> bool:
+        group = item.get_closest_marker("xdist_group")
+        return group is None or group.args[:1] != ("slurm",)
+
+    items.sort(key=after_slurm)  # stable: the order within each part is the collection's
 
 
 def compose_cfg(*overrides: str):
